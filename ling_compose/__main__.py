@@ -1,0 +1,7 @@
+"""`python -m ling_compose` → cli.main()."""
+
+import sys
+
+from ling_compose.cli import main
+
+sys.exit(main())

@@ -1,0 +1,70 @@
+"""One exception tree for ling_compose: every error carries an exit code and a hint.
+
+The CLI maps these to exit codes in one place (cli.main); library users catch
+LingComposeError or a subclass.
+"""
+
+from __future__ import annotations
+
+
+class LingComposeError(Exception):
+    """Base class. `exit_code` is what the CLI returns; `hint` is the one-line remedy."""
+
+    exit_code: int = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigError(LingComposeError):
+    """A profile, stack file or override is invalid (exit 1)."""
+
+    exit_code = 1
+
+
+class FitError(ConfigError):
+    """The layout cannot start: weights or state do not fit, or the backend cannot run it (exit 1)."""
+
+
+class FlagError(ConfigError):
+    """An argument the pinned backend version would reject (exit 1)."""
+
+
+class UsageError(LingComposeError):
+    """Bad command-line usage (exit 2)."""
+
+    exit_code = 2
+
+
+class DockerError(LingComposeError):
+    """The Docker engine is unreachable or refused an operation (exit 3)."""
+
+    exit_code = 3
+
+
+class HealthError(LingComposeError):
+    """The stack started but never served, or failed its smoke test (exit 4)."""
+
+    exit_code = 4
+
+
+class HardwareError(LingComposeError):
+    """No GPU could be detected or read (exit 5)."""
+
+    exit_code = 5
+
+
+EXIT_CODES: dict[int, str] = {
+    0: "success",
+    1: "invalid configuration, or a layout that cannot fit (nothing was written)",
+    2: "command-line usage error",
+    3: "Docker engine unreachable or an operation it refused",
+    4: "the stack did not become ready, or its smoke test failed",
+    5: "no GPU detected",
+    130: "interrupted (Ctrl-C)",
+}
