@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
+from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.hardware import GPU
+from ling_compose.models.stack import ProfilesFile, ProfileSpec
 
 
 def read_builtin(filename: str) -> Any:
@@ -21,3 +23,16 @@ def read_builtin(filename: str) -> Any:
 def gpus() -> dict[str, GPU]:
     """The GPU catalogue, by key."""
     return {g.key: g for g in (GPU.model_validate(item) for item in read_builtin("gpus.yaml")["gpus"])}
+
+
+@cache
+def checkpoints() -> dict[str, Checkpoint]:
+    """The checkpoint catalogue, by key."""
+    items = read_builtin("checkpoints.yaml")["checkpoints"]
+    return {c.key: c for c in (Checkpoint.model_validate(item) for item in items)}
+
+
+@cache
+def builtin_profiles() -> dict[str, ProfileSpec]:
+    """The built-in profiles, by name, in file order."""
+    return ProfilesFile.model_validate(read_builtin("profiles.yaml")).profiles

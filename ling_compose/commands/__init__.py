@@ -1,15 +1,10 @@
 """CLI commands, one module each. Each module exposes `register(subparsers)`, which adds its
-subparser and sets `func` (args -> exit code). Order here is the order in `--help`."""
+subparser(s) and sets `func` (args -> exit code). Order here is the order in `--help`."""
 
 from __future__ import annotations
 
-import argparse
 from types import ModuleType
-from typing import Protocol
 
+from ling_compose.commands import catalog_cmds, render, show
 
-class CommandModule(Protocol):
-    def register(self, sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None: ...
-
-
-COMMAND_MODULES: list[ModuleType] = []
+COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show]

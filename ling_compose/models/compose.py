@@ -71,12 +71,15 @@ class Build(StrictModel):
 
     context: str
     dockerfile: str | None = None
+    target: str | None = None
     args: dict[str, str] = Field(default_factory=dict)
 
     def to_compose(self) -> dict[str, Any]:
         out: dict[str, Any] = {"context": self.context}
         if self.dockerfile:
             out["dockerfile"] = self.dockerfile
+        if self.target:
+            out["target"] = self.target
         if self.args:
             out["args"] = dict(self.args)
         return out

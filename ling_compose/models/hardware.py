@@ -46,3 +46,6 @@ class Hardware(StrictModel):
     gpu: GPU
     count: int = Field(ge=1, le=8)
     host_ram_gb: float = Field(gt=0, description="Host RAM in GB (matters when experts are offloaded)")
+    host_ram_bandwidth_gbs: float = Field(
+        default=80, gt=0, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
+    )

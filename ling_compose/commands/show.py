@@ -1,0 +1,44 @@
+"""`show PROFILE`: the resolved stack and why each value was chosen; `plan PROFILE`: the physics."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ling_compose.commands.stack_args import add_stack_arguments, overrides_from_args, stack_from_args
+from ling_compose.commands.table import print_table
+from ling_compose.compose import compile_stack
+from ling_compose.explain import explain, plan_lines
+from ling_compose.plan import make_plan
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    show = sub.add_parser("show", help="the resolved stack and why each value was chosen")
+    add_stack_arguments(show)
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=run_show)
+    plan = sub.add_parser("plan", help="memory breakdown, largest context/concurrency, throughput ceiling")
+    add_stack_arguments(plan)
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=run_plan)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    compiled = compile_stack(stack_from_args(args))
+    rows = explain(compiled, overrides_from_args(args))
+    if args.json:
+        print(json.dumps({"stack": compiled.stack.model_dump(mode="json"),
+                          "why": {k: {"value": v, "why": w} for k, v, w in rows}}, indent=2))
+    else:
+        print_table([{"setting": k, "value": v, "why": w} for k, v, w in rows], ["setting", "value", "why"])
+    return 0
+
+
+def run_plan(args: argparse.Namespace) -> int:
+    """Unlike render, plan reports a layout that does not fit (exit 1) instead of refusing it."""
+    plan = make_plan(stack_from_args(args))
+    if args.json:
+        print(json.dumps({**plan.model_dump(mode="json"), "fits": plan.fits}, indent=2))
+    else:
+        print("\n".join(plan_lines(plan)))
+    return 0 if plan.fits else 1

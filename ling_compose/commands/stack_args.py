@@ -1,0 +1,55 @@
+"""The PROFILE argument and the override flags shared by render, show, plan, up and doctor."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ling_compose.compose import Compiled, compile_stack
+from ling_compose.loader import Overrides, load_stack
+from ling_compose.models.compose import ComposeProject
+from ling_compose.models.stack import Stack
+
+
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("profile", metavar="PROFILE", help="built-in or user profile name (see `list`)")
+    parser.add_argument("--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles")
+    group = parser.add_argument_group("overrides (checked like the profile itself)")
+    group.add_argument("--backend", dest="engine", choices=["vllm", "sglang", "llamacpp"])
+    group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
+    group.add_argument("--gpu-type", dest="gpu", metavar="KEY", help="GPU catalogue key, e.g. h200")
+    group.add_argument("--host-ram-gb", type=float, metavar="GB")
+    group.add_argument("--checkpoint", metavar="KEY", help="checkpoint catalogue key")
+    group.add_argument("--tensor-parallel", type=int, metavar="N")
+    group.add_argument("--pipeline-parallel", type=int, metavar="N")
+    group.add_argument("--image", metavar="IMAGE", help="image override (e.g. a CUDA-12 variant)")
+    group.add_argument("--context-length", type=int, metavar="TOKENS")
+    group.add_argument("--concurrency", type=int, metavar="N", help="max sequences running at once")
+    group.add_argument("--port", type=int, metavar="PORT", help="host port")
+    group.add_argument("--bind", metavar="ADDR", help="host address (non-loopback needs --api-key-env)")
+    group.add_argument("--served-model-name", metavar="NAME")
+    group.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    group.add_argument(
+        "--no-tool-calling", dest="tool_calling", action="store_const", const=False, default=None
+    )
+    group.add_argument(
+        "--extra-arg", dest="extra_args", action="append", default=[], metavar="ARG",
+        help="argument appended to the server command (repeatable; checked against its flags)",
+    )
+
+
+def overrides_from_args(args: argparse.Namespace) -> Overrides:
+    fields = set(Overrides.model_fields)
+    return Overrides.model_validate({k: v for k, v in vars(args).items() if k in fields})
+
+
+def stack_from_args(args: argparse.Namespace) -> Stack:
+    return load_stack(args.profile, overrides_from_args(args), args.profiles_file)
+
+
+def compiled_from_args(args: argparse.Namespace) -> Compiled:
+    return compile_stack(stack_from_args(args))
+
+
+def project_from_args(args: argparse.Namespace) -> ComposeProject:
+    return compiled_from_args(args).project

@@ -1,0 +1,91 @@
+"""Why each value of a resolved stack was chosen, and the plan as readable lines (pure)."""
+
+from __future__ import annotations
+
+from ling_compose.backends import DEFAULT_PORTS
+from ling_compose.compose import SERVICE_NAME, Compiled
+from ling_compose.loader import Overrides
+from ling_compose.models.stack import MAX_CONTEXT_NATIVE
+from ling_compose.plan import Plan
+
+Row = tuple[str, str, str]  # setting, value, why
+
+
+def _source(override: object, default_note: str) -> str:
+    return "override" if override not in (None, []) else default_note
+
+
+def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]:
+    ov = overrides or Overrides()
+    stack, plan = compiled.stack, compiled.plan
+    service = compiled.project.services[SERVICE_NAME]
+    hw, ckpt, backend, serving = stack.hardware, stack.checkpoint, stack.backend, stack.serving
+    gpu = hw.gpu
+    command = service.command
+    tool_parser = command[command.index("--tool-call-parser") + 1] if "--tool-call-parser" in command else "-"
+    port = service.ports[0]
+    return [
+        ("profile", stack.name, stack.description),
+        ("gpus", f"{hw.count} x {gpu.name}",
+         _source(ov.gpus or ov.gpu, "profile") + f"; {gpu.memory_gib:.1f} GiB, cc {gpu.compute_capability}, "
+         f"{gpu.memory_bandwidth_gbs:g} GB/s, {gpu.max_shared_memory_per_block_kb} KB shared/block"),
+        ("checkpoint", ckpt.hf_repo,
+         _source(ov.checkpoint, "profile") + f"; {ckpt.precision}, {ckpt.weights_gib:.1f} GiB loaded ({ckpt.source})"),
+        ("engine", f"{backend.engine} {compiled.project.metadata['engine_version']}",
+         _source(ov.engine, "profile") + ("" if backend.version else "; version pinned by ling_compose")),
+        ("image", service.image, _source(ov.image or backend.image, "pinned image for that version")
+         + ("; built from the fork's git context" if service.build else "")),
+        ("tensor parallel", str(plan.tensor_parallel),
+         _source(ov.tensor_parallel or backend.tensor_parallel,
+                 f"derived: {hw.count} GPUs / pipeline {plan.pipeline_parallel}")),
+        ("context length", str(plan.context_length),
+         _source(ov.context_length, "profile")
+         + (f"; above {MAX_CONTEXT_NATIVE} so YaRN rope scaling is added" if plan.yarn else
+            f"; native limit {MAX_CONTEXT_NATIVE}") + f"; fits up to {plan.max_context_at_1} at 1 sequence"),
+        ("concurrency", str(plan.concurrency),
+         _source(ov.concurrency, "profile") + f"; {plan.max_concurrency_at_context} fit at this context"),
+        ("tool-call parser", tool_parser,
+         "resolved for the model's hermes-style JSON format and this engine version" if serving.tool_calling
+         else "tool calling disabled"),
+        ("port", port.to_compose(),
+         _source(ov.port or serving.port, f"{backend.engine} default {DEFAULT_PORTS[backend.engine]}")
+         + "; loopback unless an API key is set"),
+        ("api key", f"${{{serving.api_key_env}}}" if serving.api_key_env else "none",
+         "read from the environment at start; never written to the file"),
+        ("shared memory", "ipc: host + memlock/stack ulimits" if service.ipc else f"shm_size {service.shm_size}",
+         "multi-GPU NCCL needs host IPC" if service.ipc else "single GPU"),
+        ("healthcheck", " ".join(service.healthcheck.test[1:]) if service.healthcheck else "-",
+         f"start period {service.healthcheck.start_period_s // 60} min for download + load" if service.healthcheck else ""),
+    ]
+
+
+def plan_lines(plan: Plan) -> list[str]:
+    g = plan.gpu
+    lines = [
+        f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
+        f"per GPU: {g.total:.1f} GiB total, {g.usable:.1f} GiB usable = {g.usable_note}",
+        f"  weights shard           {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded)",
+        f"  activation reserve      {g.reserve:8.2f} GiB  (estimate: activations, CUDA graphs, NCCL)",
+        f"  left for cache + state  {g.cache_budget:8.2f} GiB",
+        f"  KV per sequence         {g.kv_per_seq_at_context:8.3f} GiB  (4 MLA layers x 576 values x 2 B x {plan.context_length} tokens)",
+        f"  linear state / sequence {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x fp32 / TP)",
+        f"  needed at {plan.concurrency} sequences {g.cache_needed:8.2f} GiB",
+    ]
+    if plan.host:
+        h = plan.host
+        lines += [
+            f"host RAM: {h.total:.1f} GiB; {h.experts_in_ram:.1f} GiB experts ({h.moe_layers_on_cpu} MoE layers, "
+            f"--n-cpu-moe {h.n_cpu_moe}) + {h.margin:.0f} GiB margin = {h.needed:.1f} GiB needed",
+        ]
+    t = plan.throughput
+    lines += [
+        f"largest context at 1 sequence: {plan.max_context_at_1}",
+        f"most sequences at context {plan.context_length}: {plan.max_concurrency_at_context}",
+        f"decode ceiling: {t.single_stream_tok_s:.0f} tok/s single stream, {t.aggregate_tok_s:.0f} tok/s aggregate "
+        f"at {t.at_concurrency} sequences ({t.active_gb_per_token:.2f} GB read per token; bound by {t.bound_by}; "
+        "real throughput is lower)",
+        "verdict: " + ("fits" if plan.fits else "DOES NOT FIT"),
+    ]
+    lines += [f"  problem: {p}" for p in plan.problems]
+    lines += [f"  warning: {w}" for w in plan.warnings]
+    return lines

@@ -1,0 +1,178 @@
+"""Load stacks: the only place that reads user files. Resolves catalogue references, applies
+overrides, and turns validation failures into errors that name the file, the field and a fix."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from ling_compose import catalog
+from ling_compose.errors import ConfigError
+from ling_compose.models.backend import Engine
+from ling_compose.models.hardware import Hardware
+from ling_compose.models.stack import ProfilesFile, ProfileSpec, Stack
+
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+class Overrides(BaseModel):
+    """Changes to a profile, from the CLI or the API. None means 'keep the profile's value'."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    engine: Engine | None = None
+    gpus: int | None = None
+    gpu: str | None = None
+    host_ram_gb: float | None = None
+    checkpoint: str | None = None
+    tensor_parallel: int | None = None
+    pipeline_parallel: int | None = None
+    image: str | None = None
+    context_length: int | None = None
+    concurrency: int | None = None
+    port: int | None = None
+    bind: str | None = None
+    served_model_name: str | None = None
+    api_key_env: str | None = None
+    tool_calling: bool | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+
+def did_you_mean(word: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _validation_message(err: ValidationError, where: str) -> str:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        lines.append(f"{where}: {loc}: {e['msg']}")
+    return "\n".join(lines)
+
+
+def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
+    """Profiles from a user file (`profiles: {name: {...}}`), validated field by field."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
+    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: not valid YAML: {err}", hint="check indentation and quoting") from err
+    try:
+        return ProfilesFile.model_validate(data).profiles
+    except ValidationError as err:
+        raise ConfigError(
+            _validation_message(err, str(path)),
+            hint="`ling-compose schema` prints the JSON schema of this file",
+        ) from err
+
+
+def all_profiles(profiles_file: Path | None = None) -> dict[str, ProfileSpec]:
+    """Built-in profiles, plus (and overridden by) those of a user file."""
+    profiles = dict(catalog.builtin_profiles())
+    if profiles_file is not None:
+        profiles.update(read_profiles_file(profiles_file))
+    return profiles
+
+
+def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in changes.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
+    """A new spec with the overrides applied; re-validated as a whole, so every rule still holds."""
+    data = spec.model_dump(mode="python")
+    if ov.engine is not None and ov.engine != spec.backend.engine:
+        data["backend"] = {"engine": ov.engine}  # options of one engine mean nothing to another
+        data["serving"]["port"] = None
+    backend = {
+        k: v for k, v in {
+            "tensor_parallel": ov.tensor_parallel, "pipeline_parallel": ov.pipeline_parallel,
+            "image": ov.image,
+        }.items() if v is not None
+    }
+    hardware = {
+        k: v for k, v in {"count": ov.gpus, "gpu": ov.gpu, "host_ram_gb": ov.host_ram_gb}.items()
+        if v is not None
+    }
+    if ov.gpus is not None and ov.tensor_parallel is None:
+        data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
+    serving = {
+        k: v for k, v in {
+            "context_length": ov.context_length, "concurrency": ov.concurrency, "port": ov.port,
+            "bind": ov.bind, "served_model_name": ov.served_model_name,
+            "api_key_env": ov.api_key_env, "tool_calling": ov.tool_calling,
+        }.items() if v is not None
+    }
+    if ov.extra_args:
+        serving["extra_args"] = [*spec.serving.extra_args, *ov.extra_args]
+    changes: dict[str, Any] = {"backend": backend, "hardware": hardware, "serving": serving}
+    if ov.checkpoint is not None:
+        changes["checkpoint"] = ov.checkpoint
+    try:
+        return ProfileSpec.model_validate(_merge(data, changes))
+    except ValidationError as err:
+        raise ConfigError(_validation_message(err, "override"), hint="see `ling-compose render --help`") from err
+
+
+def resolve(name: str, spec: ProfileSpec) -> Stack:
+    """Replace catalogue keys by their objects and check cross-field rules."""
+    gpus, ckpts = catalog.gpus(), catalog.checkpoints()
+    if spec.hardware.gpu not in gpus:
+        raise ConfigError(
+            f"{name}: hardware.gpu: unknown GPU '{spec.hardware.gpu}'",
+            hint=did_you_mean(spec.hardware.gpu, list(gpus)) + "known: " + ", ".join(gpus),
+        )
+    if spec.checkpoint not in ckpts:
+        raise ConfigError(
+            f"{name}: checkpoint: unknown checkpoint '{spec.checkpoint}'",
+            hint=did_you_mean(spec.checkpoint, list(ckpts)) + "known: " + ", ".join(ckpts),
+        )
+    serving = spec.serving
+    if serving.bind not in LOOPBACK and serving.api_key_env is None:
+        raise ConfigError(
+            f"{name}: serving.bind: publishing on {serving.bind} without an API key exposes the "
+            "endpoint to the network",
+            hint="add --api-key-env NAME (an environment variable holding the key), or bind 127.0.0.1",
+        )
+    hw = spec.hardware
+    return Stack(
+        name=name,
+        description=spec.description,
+        hardware=Hardware(
+            gpu=gpus[hw.gpu], count=hw.count, host_ram_gb=hw.host_ram_gb,
+            host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
+        ),
+        checkpoint=ckpts[spec.checkpoint],
+        backend=spec.backend,
+        serving=serving,
+        guide_note=spec.guide_note,
+    )
+
+
+def profile_spec(name: str, profiles_file: Path | None = None) -> ProfileSpec:
+    profiles = all_profiles(profiles_file)
+    if name not in profiles:
+        raise ConfigError(
+            f"unknown profile '{name}'",
+            hint=did_you_mean(name, list(profiles)) + "`ling-compose list` shows them all",
+        )
+    return profiles[name]
+
+
+def load_stack(
+    name: str, overrides: Overrides | None = None, profiles_file: Path | None = None
+) -> Stack:
+    """A built-in or user profile, with overrides applied, resolved and checked."""
+    spec = profile_spec(name, profiles_file)
+    if overrides is not None:
+        spec = apply_overrides(spec, overrides)
+    return resolve(name, spec)

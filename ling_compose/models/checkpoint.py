@@ -1,0 +1,30 @@
+"""Checkpoint model: where the weights live and how big they are."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from ling_compose.models.base import StrictModel
+
+Precision = Literal["bf16", "fp8", "int4", "gguf"]
+
+
+class Checkpoint(StrictModel):
+    """One published set of weights. Sizes are measured file sizes (catalog/checkpoints.yaml
+    names the source), not parameter-count estimates."""
+
+    key: str = Field(pattern=r"^[a-z0-9][a-z0-9.-]*$")
+    hf_repo: str = Field(pattern=r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
+    precision: Precision
+    format: Literal["safetensors", "compressed-tensors", "gguf"]
+    size_on_disk_gib: float = Field(gt=0, description="Everything downloaded, MTP file included")
+    weights_gib: float = Field(gt=0, description="What a server loads (MTP head excluded)")
+    routed_expert_bytes_per_param: float = Field(
+        gt=0, description="Bytes per routed-expert parameter, scales included"
+    )
+    gguf_file: str | None = Field(default=None, description="File inside the repo (GGUF only)")
+    has_mtp: bool = False
+    license: str
+    source: str = Field(description="Where the sizes were read")

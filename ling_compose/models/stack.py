@@ -1,0 +1,67 @@
+"""Stack models: what a user writes (ProfileSpec) and what it resolves to (Stack)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from ling_compose.models.backend import BackendOptions
+from ling_compose.models.base import StrictModel
+from ling_compose.models.checkpoint import Checkpoint
+from ling_compose.models.hardware import Hardware
+
+MAX_CONTEXT_NATIVE = 131_072  # config.json max_position_embeddings
+MAX_CONTEXT_YARN = 262_144  # only with a YaRN factor-2 rope_scaling override
+
+
+class ServingOptions(StrictModel):
+    context_length: int = Field(
+        default=MAX_CONTEXT_NATIVE, ge=1024, description="Max tokens per sequence (prompt + output)"
+    )
+    concurrency: int = Field(default=32, ge=1, le=1024, description="Max sequences running at once")
+    served_model_name: str = Field(default="ling-2.6-flash", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
+    port: int | None = Field(default=None, ge=1, le=65535, description="Host port; default: backend's")
+    bind: str = Field(default="127.0.0.1", description="Host address the port is published on")
+    api_key_env: str | None = Field(
+        default=None, pattern=r"^[A-Z_][A-Z0-9_]*$",
+        description="Name of the environment variable holding the API key (never the key itself)",
+    )
+    tool_calling: bool = True
+    extra_args: list[str] = Field(default_factory=list, description="Appended to the server command")
+
+
+class HardwareSpec(StrictModel):
+    gpu: str = Field(description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)")
+    count: int = Field(ge=1, le=8)
+    host_ram_gb: float = Field(default=256, gt=0)
+    host_ram_bandwidth_gbs: float = Field(default=80, gt=0, description="GB/s; matters for offload")
+
+
+class ProfileSpec(StrictModel):
+    """A named, documented serving stack as written in a profiles file."""
+
+    description: str
+    hardware: HardwareSpec
+    checkpoint: str = Field(description="Checkpoint catalogue key, e.g. ling-2.6-flash-fp8")
+    backend: BackendOptions
+    serving: ServingOptions = Field(default_factory=ServingOptions)
+    guide_note: str | None = Field(
+        default=None, description="Why this differs from the hosting guide, if it does"
+    )
+
+
+class ProfilesFile(StrictModel):
+    """A user profiles file: `profiles: {name: ProfileSpec}`."""
+
+    profiles: dict[str, ProfileSpec]
+
+
+class Stack(StrictModel):
+    """A resolved stack: every reference replaced by its typed object."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    description: str
+    hardware: Hardware
+    checkpoint: Checkpoint
+    backend: BackendOptions
+    serving: ServingOptions
+    guide_note: str | None = None

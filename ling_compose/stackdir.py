@@ -1,0 +1,43 @@
+"""A stack folder: docker-compose.yml plus .env.example and a README rendered with Jinja2."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+from ling_compose.compose import SERVICE_NAME, Compiled, render_yaml
+from ling_compose.output import write_atomic
+
+_ENV = jinja2.Environment(
+    loader=jinja2.PackageLoader("ling_compose", "templates"),
+    undefined=jinja2.StrictUndefined,
+    keep_trailing_newline=True,
+    autoescape=False,  # Markdown and dotenv, not HTML
+)
+
+
+def stack_files(compiled: Compiled) -> dict[str, str]:
+    """File name → text, for one compiled stack."""
+    service = compiled.project.services[SERVICE_NAME]
+    context = {
+        "stack": compiled.stack,
+        "plan": compiled.plan,
+        "service": service,
+        "endpoint": compiled.endpoint,
+        "api_key_env": compiled.stack.serving.api_key_env,
+    }
+    return {
+        "docker-compose.yml": render_yaml(compiled.project),
+        ".env.example": _ENV.get_template("env.example.j2").render(**context),
+        "README.md": _ENV.get_template("stack-readme.md.j2").render(**context),
+    }
+
+
+def write_stack_dir(compiled: Compiled, directory: Path) -> list[Path]:
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, text in stack_files(compiled).items():
+        write_atomic(directory / name, text)
+        written.append(directory / name)
+    return written
