@@ -1,0 +1,439 @@
+"""Stand-in for the vLLM / SGLang / llama.cpp servers: their CLI checks, readiness and OpenAI API.
+
+Standard library only; runs inside the stand-in images built by build.py. It loads no model: it
+reproduces what ling_compose's `up`, health wait and smoke test observe from outside.
+
+Environment:
+  STANDIN_LOAD_SECONDS   time spent "loading the model" (default 2)
+  STANDIN_WARMUP_SECONDS SGLang only: /health answers 503 this long after the port opens (default 1)
+  STANDIN_CRASH_AFTER    exit 1 after this many seconds of loading, with an error log line
+  STANDIN_NEVER_READY=1  stay in the loading phase forever
+  STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CATALOG_FILES = {
+    "vllm": "vllm-0.33.0.json",
+    "sglang": "sglang-0.5.23.json",
+    "llamacpp": "llamacpp-b11434.json",
+}
+
+# The stand-in "model" writes tool calls the way Ling-2.6-flash does (Qwen2.5/Hermes JSON inside
+# <tool_call> tags); only these parsers turn that text into structured tool_calls.
+MATCHING_PARSERS = {
+    "vllm": {"hermes", "qwen3_json"},
+    "sglang": {"qwen", "qwen25", "hermes"},
+}
+
+# argparse-style exit code for bad arguments (vLLM, SGLang); llama.cpp exits 1.
+BAD_ARGS_EXIT = {"vllm": 2, "sglang": 2, "llamacpp": 1}
+
+
+def log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+class BadArgs(Exception):
+    pass
+
+
+def load_catalog(backend: str) -> dict[str, Any]:
+    here = os.path.dirname(os.path.abspath(__file__))
+    path = os.environ.get("STANDIN_CATALOG") or os.path.join(
+        here, "catalogs", CATALOG_FILES[backend]
+    )
+    with open(path, encoding="utf-8") as fh:
+        data: dict[str, Any] = json.load(fh)
+    return data
+
+
+def _norm(name: str, backend: str) -> str:
+    # vLLM's FlexibleArgumentParser accepts `--max_model_len` for `--max-model-len`.
+    if backend == "vllm" and name.startswith("--"):
+        return "--" + name[2:].replace("_", "-")
+    return name
+
+
+def parse_args(backend: str, argv: list[str], catalog: dict[str, Any]) -> dict[str, Any]:
+    """Check argv against the catalogue; return {canonical option name: value} + '_positional'."""
+    by_name: dict[str, dict[str, Any]] = {}
+    for opt in catalog.get("options", []):
+        for name in opt.get("names", []):
+            by_name[_norm(name, backend)] = opt
+    values: dict[str, Any] = {"_positional": []}
+    deprecated = catalog.get("deprecated_values") or {}
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg.startswith("-") and len(arg) > 1 and not _is_number(arg):
+            name, eq, inline = arg.partition("=")
+            name = _norm(name, backend)
+            opt = by_name.get(name)
+            if opt is None:
+                raise BadArgs(_unrecognised(backend, arg))
+            if opt.get("takes_value"):
+                if eq:
+                    value = inline
+                else:
+                    if i + 1 >= len(argv):
+                        raise BadArgs(_missing_value(backend, name))
+                    i += 1
+                    value = argv[i]
+                choices = opt.get("choices")
+                if choices and value not in choices:
+                    raise BadArgs(_bad_choice(backend, name, value, choices))
+                dep = _deprecated(deprecated, opt, value)
+                if dep:
+                    log(f"WARNING {name} {value} is deprecated; using {dep}")
+                    value = dep
+                for n in opt["names"]:
+                    values[_norm(n, backend)] = value
+            else:
+                if eq:
+                    raise BadArgs(_unrecognised(backend, arg))
+                flag_on = not name.startswith("--no-")
+                for n in opt["names"]:
+                    values[_norm(n, backend)] = flag_on
+        else:
+            values["_positional"].append(arg)
+        i += 1
+    allowed = len(catalog.get("positional", []))
+    if len(values["_positional"]) > allowed:
+        extra = " ".join(values["_positional"][allowed:])
+        raise BadArgs(_unrecognised(backend, extra))
+    return values
+
+
+def _is_number(arg: str) -> bool:
+    try:
+        float(arg)
+    except ValueError:
+        return False
+    return True
+
+
+def _deprecated(deprecated: dict[str, Any], opt: dict[str, Any], value: str) -> str | None:
+    for name in opt["names"]:
+        table = deprecated.get(name) or deprecated.get(name.lstrip("-").replace("-", "_"))
+        if isinstance(table, dict) and value in table:
+            new = table[value]
+            return str(new) if new else None
+    return None
+
+
+def _unrecognised(backend: str, arg: str) -> str:
+    if backend == "llamacpp":
+        return f"error: invalid argument: {arg}"
+    return f"error: unrecognized arguments: {arg}"
+
+
+def _missing_value(backend: str, name: str) -> str:
+    if backend == "llamacpp":
+        return f"error while handling argument \"{name}\": expected value for argument"
+    return f"error: argument {name}: expected one argument"
+
+
+def _bad_choice(backend: str, name: str, value: str, choices: list[str]) -> str:
+    if backend == "llamacpp":
+        return f'error while handling argument "{name}": invalid value: {value}'
+    shown = ", ".join(repr(c) for c in choices)
+    return f"error: argument {name}: invalid choice: {value!r} (choose from {shown})"
+
+
+class Server:
+    """Readiness state machine plus the served settings read off the command line."""
+
+    def __init__(self, backend: str, args: dict[str, Any]) -> None:
+        self.backend = backend
+        self.args = args
+        self.loaded = False
+        self.warm = False
+        pos = args["_positional"]
+        if backend == "vllm":
+            self.model = args.get("--model") or (pos[0] if pos else "facebook/opt-125m")
+            self.served = args.get("--served-model-name") or self.model
+            self.port = int(args.get("--port") or 8000)
+            self.host = args.get("--host") or "0.0.0.0"
+            auto = bool(args.get("--enable-auto-tool-choice"))
+            parser = args.get("--tool-call-parser")
+            self.tool_parsing = auto and parser in MATCHING_PARSERS["vllm"]
+            self.auto_tools = auto and parser is not None
+        elif backend == "sglang":
+            self.model = args.get("--model-path") or args.get("--model") or "unset"
+            self.served = args.get("--served-model-name") or self.model
+            self.port = int(args.get("--port") or 30000)
+            # SGLang binds 127.0.0.1 unless told otherwise: unreachable from outside a container.
+            self.host = args.get("--host") or "127.0.0.1"
+            parser = args.get("--tool-call-parser")
+            self.tool_parsing = parser in MATCHING_PARSERS["sglang"]
+            self.auto_tools = True
+        else:
+            self.model = (
+                args.get("--model") or args.get("--hf-repo") or os.environ.get("LLAMA_ARG_MODEL")
+                or "models/7B/ggml-model-f16.gguf"
+            )
+            self.served = args.get("--alias") or os.path.basename(str(self.model))
+            self.port = int(args.get("--port") or os.environ.get("LLAMA_ARG_PORT") or 8080)
+            self.host = args.get("--host") or os.environ.get("LLAMA_ARG_HOST") or "127.0.0.1"
+            jinja = args.get("--jinja")
+            self.tool_parsing = jinja is not False
+            self.auto_tools = True
+
+    # -- run ---------------------------------------------------------------------------------
+    def run(self) -> int:
+        load_s = float(os.environ.get("STANDIN_LOAD_SECONDS", "2"))
+        warmup_s = float(os.environ.get("STANDIN_WARMUP_SECONDS", "1"))
+        crash_after = os.environ.get("STANDIN_CRASH_AFTER")
+        never = os.environ.get("STANDIN_NEVER_READY") == "1"
+        log(f"INFO stand-in {self.backend} serving {self.served!r} (model {self.model!r})")
+        httpd: ThreadingHTTPServer | None = None
+        if self.backend == "llamacpp":
+            # llama-server opens its port at once and answers 503 until the model is loaded.
+            httpd = self._listen()
+            log(f"main: HTTP server is listening, hostname: {self.host}, port: {self.port}")
+            log("main: loading model")
+        else:
+            log("INFO Loading model weights ...")
+        start = time.monotonic()
+        while never or time.monotonic() - start < load_s:
+            if crash_after is not None and time.monotonic() - start >= float(crash_after):
+                log("ERROR torch.OutOfMemoryError: CUDA out of memory (stand-in crash during load)")
+                return 1
+            time.sleep(0.05)
+        self.loaded = True
+        if self.backend == "llamacpp":
+            log("main: model loaded")
+            log("main: server is listening on http://%s:%d - starting the main loop" % (
+                self.host, self.port))
+            self.warm = True
+        elif self.backend == "vllm":
+            httpd = self._listen()
+            self.warm = True
+            log(f"INFO Starting vLLM API server on http://{self.host}:{self.port}")
+            log("INFO:     Application startup complete.")
+        else:
+            httpd = self._listen()
+            log(f"INFO Uvicorn running on http://{self.host}:{self.port}")
+            time.sleep(warmup_s)
+            self.warm = True
+            log("INFO The server is fired up and ready to roll!")
+        assert httpd is not None
+        while True:
+            time.sleep(3600)
+
+    def _listen(self) -> ThreadingHTTPServer:
+        server = self
+
+        class Handler(_Handler):
+            owner = server
+
+        ThreadingHTTPServer.address_family = socket.AF_INET
+        ThreadingHTTPServer.daemon_threads = True
+        httpd = ThreadingHTTPServer((self.host, self.port), Handler)
+        threading.Thread(target=httpd.serve_forever, daemon=True).start()
+        return httpd
+
+
+class _Handler(BaseHTTPRequestHandler):
+    owner: Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        log("access: " + (format % args))
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _send(self, status: int, body: bytes, ctype: str = "application/json") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, obj: Any) -> None:
+        self._send(status, json.dumps(obj).encode())
+
+    def _error(self, status: int, message: str, etype: str) -> None:
+        if self.owner.backend == "llamacpp":
+            self._json(status, {"error": {"code": status, "message": message, "type": etype}})
+        else:
+            self._json(status, {"object": "error", "message": message, "type": etype,
+                                "param": None, "code": status})
+
+    def _loading(self) -> bool:
+        s = self.owner
+        if s.backend == "llamacpp" and not s.loaded:
+            self._json(503, {"error": {"code": 503, "message": "Loading model",
+                                       "type": "unavailable_error"}})
+            return True
+        return False
+
+    # -- routes ------------------------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self._loading():
+            return
+        s = self.owner
+        path = self.path.split("?")[0]
+        if path == "/health":
+            if s.backend == "sglang" and not s.warm:
+                self._send(503, b"")
+            elif s.backend == "llamacpp":
+                self._json(200, {"status": "ok"})
+            else:
+                self._send(200, b"")
+        elif path == "/v1/models":
+            self._json(200, {"object": "list", "data": [
+                {"id": s.served, "object": "model", "created": int(time.time()),
+                 "owned_by": s.backend, "root": s.model}]})
+        elif path == "/version" and s.backend == "vllm":
+            self._json(200, {"version": "0.33.0"})
+        else:
+            self._error(404, "Not Found", "not_found_error")
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        if self._loading():
+            return
+        s = self.owner
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        if self.path.split("?")[0] != "/v1/chat/completions":
+            self._error(404, "Not Found", "not_found_error")
+            return
+        try:
+            req = json.loads(raw or b"{}")
+        except ValueError:
+            self._error(400, "invalid JSON body", "invalid_request_error")
+            return
+        model = req.get("model")
+        if s.backend != "llamacpp" and model not in (s.served, None):
+            self._error(404, f"The model `{model}` does not exist.", "NotFoundError")
+            return
+        tools = req.get("tools") or []
+        choice = req.get("tool_choice", "auto" if tools else "none")
+        if s.backend == "vllm" and tools and choice == "auto" and not s.auto_tools:
+            self._error(400, '"auto" tool choice requires --enable-auto-tool-choice and '
+                        "--tool-call-parser to be set", "BadRequestError")
+            return
+        call = _pick_call(tools, choice) if tools and choice != "none" else None
+        rid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        if req.get("stream"):
+            self._stream(rid, s.served, call, s.tool_parsing)
+        else:
+            self._json(200, _completion(rid, s.served, call, s.tool_parsing))
+
+    def _stream(self, rid: str, model: str, call: dict[str, Any] | None, parse: bool) -> None:
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            body = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
+            self.wfile.flush()
+
+        chunk({"role": "assistant", "content": ""})
+        if call is not None and parse:
+            args = json.dumps(call["arguments"])
+            chunk({"tool_calls": [{"index": 0, "id": "call_" + uuid.uuid4().hex[:12],
+                                   "type": "function",
+                                   "function": {"name": call["name"], "arguments": ""}}]})
+            half = len(args) // 2
+            for piece in (args[:half], args[half:]):
+                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+            chunk({}, "tool_calls")
+        else:
+            text = _text(call)
+            for i in range(0, len(text), 8):
+                chunk({"content": text[i:i + 8]})
+            chunk({}, "stop")
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+
+
+def _pick_call(tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
+    fns = [t.get("function") or {} for t in tools if t.get("type", "function") == "function"]
+    if isinstance(choice, dict):
+        wanted = (choice.get("function") or {}).get("name")
+        fns = [f for f in fns if f.get("name") == wanted] or fns
+    if not fns:
+        return None
+    fn = fns[0]
+    params = fn.get("parameters") or {}
+    props = params.get("properties") or {}
+    args: dict[str, Any] = {}
+    for key in params.get("required") or list(props)[:1]:
+        typ = (props.get(key) or {}).get("type", "string")
+        enum = (props.get(key) or {}).get("enum")
+        args[key] = enum[0] if enum else {"string": "Paris", "integer": 3, "number": 2.5,
+                                          "boolean": True}.get(typ, "x")
+    return {"name": fn.get("name", "tool"), "arguments": args}
+
+
+def _text(call: dict[str, Any] | None) -> str:
+    if call is None:
+        return "Hello! I am a stand-in model, ready to help."
+    return "<tool_call>\n" + json.dumps(call) + "\n</tool_call>"
+
+
+def _completion(rid: str, model: str, call: dict[str, Any] | None, parse: bool) -> dict[str, Any]:
+    if call is not None and parse:
+        message: dict[str, Any] = {
+            "role": "assistant", "content": None,
+            "tool_calls": [{"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
+                            "function": {"name": call["name"],
+                                         "arguments": json.dumps(call["arguments"])}}],
+        }
+        finish = "tool_calls"
+    else:
+        message = {"role": "assistant", "content": _text(call), "tool_calls": []}
+        finish = "stop"
+    return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}}
+
+
+def main(backend: str, argv: list[str]) -> int:
+    try:
+        catalog = load_catalog(backend)
+        args = parse_args(backend, argv, catalog)
+        if backend == "vllm" and args.get("--enable-auto-tool-choice") and not args.get(
+            "--tool-call-parser"
+        ):
+            raise BadArgs("TypeError: Error: --enable-auto-tool-choice requires "
+                          "--tool-call-parser to be set")
+        if backend == "vllm" and not args["_positional"] and not args.get("--model"):
+            log("WARNING no model given; serving the default facebook/opt-125m")
+    except BadArgs as err:
+        prog = {"vllm": "vllm serve", "sglang": "launch_server.py",
+                "llamacpp": "llama-server"}[backend]
+        if backend != "llamacpp":
+            log(f"usage: {prog} [options]")
+        log(f"{prog}: {err}" if backend != "llamacpp" else str(err))
+        return BAD_ARGS_EXIT[backend]
+    # PID 1 in a container ignores SIGTERM unless it installs a handler: without this,
+    # `docker stop` would wait its full grace period.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        return Server(backend, args).run()
+    except KeyboardInterrupt:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2:]))
