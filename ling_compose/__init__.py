@@ -1,3 +1,89 @@
-"""ling_compose: typed Ling-2.6-flash serving stacks compiled into Docker Compose files."""
+"""ling_compose: typed Ling-2.6-flash serving stacks compiled into Docker Compose files.
 
-__version__ = "0.1.0"
+    import ling_compose as lc
+    stack = lc.load_stack("h100-fp8", lc.Overrides(context_length=65536))
+    compiled = lc.compile_stack(stack)          # raises FitError if it cannot start
+    print(lc.render_yaml(compiled.project))
+
+The runtime functions (up, down, status, wait_ready, smoke) and detect are imported on first
+use, so rendering never loads the docker SDK or requests.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ling_compose.compose import Compiled, compile_stack, render_yaml
+from ling_compose.errors import (
+    EXIT_CODES,
+    ConfigError,
+    DockerError,
+    FitError,
+    FlagError,
+    HardwareError,
+    HealthError,
+    LingComposeError,
+    UsageError,
+)
+from ling_compose.loader import Overrides, all_profiles, apply_overrides, load_stack, resolve
+from ling_compose.models.backend import LlamaCppOptions, SGLangOptions, VLLMOptions
+from ling_compose.models.checkpoint import Checkpoint
+from ling_compose.models.compose import ComposeProject
+from ling_compose.models.hardware import GPU, Hardware
+from ling_compose.models.stack import HardwareSpec, ProfileSpec, ServingOptions, Stack
+from ling_compose.plan import Plan, check_fits, make_plan
+from ling_compose.version import __version__
+
+
+def render(profile: str, overrides: Overrides | None = None) -> str:
+    """Compose YAML for a profile: the library form of `ling-compose render`."""
+    return render_yaml(compile_stack(load_stack(profile, overrides)).project)
+
+
+# name → module that defines it; loaded on first attribute access (PEP 562).
+_LAZY: dict[str, str] = {}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ling_compose' has no attribute {name!r}")
+
+
+__all__ = [
+    "EXIT_CODES",
+    "GPU",
+    "Checkpoint",
+    "Compiled",
+    "ComposeProject",
+    "ConfigError",
+    "DockerError",
+    "FitError",
+    "FlagError",
+    "Hardware",
+    "HardwareError",
+    "HardwareSpec",
+    "HealthError",
+    "LingComposeError",
+    "LlamaCppOptions",
+    "Overrides",
+    "Plan",
+    "ProfileSpec",
+    "SGLangOptions",
+    "ServingOptions",
+    "Stack",
+    "UsageError",
+    "VLLMOptions",
+    "__version__",
+    "all_profiles",
+    "apply_overrides",
+    "check_fits",
+    "compile_stack",
+    "load_stack",
+    "make_plan",
+    "render",
+    "render_yaml",
+    "resolve",
+    *_LAZY,
+]

@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ling_compose import __version__
+from ling_compose.version import __version__
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError
 

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 import yaml
 
-from ling_compose import __version__, alternatives
+from ling_compose import alternatives
+from ling_compose.version import __version__
 from ling_compose.backends import DEFAULT_PORTS, server_spec
 from ling_compose.backends.base import ServerSpec
 from ling_compose.flags.lint import lint_args

@@ -58,7 +58,7 @@ def _validation_message(err: ValidationError, where: str) -> str:
 def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     """Profiles from a user file (`profiles: {name: {...}}`), validated field by field."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = catalog.load_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:

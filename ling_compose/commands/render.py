@@ -9,7 +9,6 @@ from pathlib import Path
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.compose import render_yaml
 from ling_compose.output import write_atomic
-from ling_compose.stackdir import write_stack_dir
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -29,6 +28,8 @@ def run(args: argparse.Namespace) -> int:
     for warning in compiled.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.stack_dir is not None:
+        from ling_compose.stackdir import write_stack_dir  # jinja2 only when a folder is asked for
+
         for path in write_stack_dir(compiled, args.stack_dir):
             print(f"wrote {path}", file=sys.stderr)
     elif args.output is not None:
