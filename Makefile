@@ -1,0 +1,54 @@
+# One entry point for people and CI. `make help` lists the targets.
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+PROFILE ?= h100-fp8
+ARGS    ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help install render stacks engine test lint format typecheck bench up down status verify-flags flags-catalog
+
+help: ## this list
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: pyproject.toml
+	@$(PY) -m venv $(VENV) >&2
+	@$(BIN)/pip install -q --disable-pip-version-check -e '.[dev]' >&2
+	@touch $@
+
+install: $(BIN)/.installed ## create .venv and install ling_compose with its dev tools
+
+render: install ## render PROFILE (default h100-fp8) to stdout, e.g. make render PROFILE=4090-int4 > docker-compose.yml
+	@$(BIN)/python -m ling_compose render $(PROFILE) $(ARGS)
+
+stacks: install ## regenerate stacks/ and the generated tables in docs/
+	$(BIN)/python -m ling_compose.generate
+
+engine: ## install and start a local Docker engine for the e2e tests (root on Debian; else a no-op)
+	@bash .ci/docker-engine.sh
+
+test: install engine lint typecheck ## lint, type-check and run every test (e2e ones need the engine)
+	$(BIN)/python -m pytest $(ARGS)
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check ling_compose tests tools bench
+	$(BIN)/ruff format --check ling_compose tests tools bench
+
+format: install ## apply ruff's formatting and fixes
+	$(BIN)/ruff format ling_compose tests tools bench
+	$(BIN)/ruff check --fix ling_compose tests tools bench
+
+typecheck: install ## mypy --strict with the pydantic plugin
+	$(BIN)/mypy
+
+bench: install ## print render latency against a bare `import pydantic, yaml`
+	$(BIN)/python bench/bench_render.py
+
+up: install ## render PROFILE, bring it up, wait until it serves, smoke-test tools
+	$(BIN)/python -m ling_compose up $(PROFILE) $(ARGS)
+
+down: install ## stop PROFILE's stack (keeps the weights volume)
+	$(BIN)/python -m ling_compose down $(PROFILE) $(ARGS)
+
+status: install ## what runs, its health and endpoint
+	$(BIN)/python -m ling_compose status $(ARGS)

@@ -1,0 +1,53 @@
+"""Regenerate everything generated: stacks/<profile>/ and docs/profiles.md (`make stacks`).
+
+`generated_files` is pure, so a test compares it with the repository and fails when stale.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ling_compose import catalog
+from ling_compose.compose import compile_stack
+from ling_compose.loader import resolve
+from ling_compose.output import write_atomic
+from ling_compose.stackdir import _ENV, stack_files
+
+STACKS_DIR = "stacks"
+PROFILES_DOC = "docs/profiles.md"
+
+
+def generated_files() -> dict[str, str]:
+    """Repository-relative path → text, for every generated file."""
+    files: dict[str, str] = {}
+    compiled = [compile_stack(resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
+    for c in compiled:
+        for filename, text in stack_files(c).items():
+            files[f"{STACKS_DIR}/{c.stack.name}/{filename}"] = text
+    files[PROFILES_DOC] = _ENV.get_template("profiles.md.j2").render(
+        compiled=compiled, gpus=list(catalog.gpus().values())
+    )
+    return files
+
+
+def main(root: Path = Path(".")) -> int:
+    files = generated_files()
+    stale = [
+        p for p in (root / STACKS_DIR).glob("*/*")
+        if str(p.relative_to(root)) not in files and p.is_file()
+    ] if (root / STACKS_DIR).is_dir() else []
+    for path in stale:  # a removed profile leaves nothing behind
+        path.unlink()
+        print(f"removed {path}", file=sys.stderr)
+    for rel, text in files.items():
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists() or path.read_text(encoding="utf-8") != text:
+            write_atomic(path, text)
+            print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
