@@ -16,10 +16,12 @@ def _with_gpus(stack: Stack, count: int) -> Stack:
     tp, pp = count, 1
     if isinstance(backend, VLLMOptions) and count == 8:
         tp, pp = 4, 2  # vLLM caps tensor parallel at 4 for this model
-    return stack.model_copy(update={
-        "hardware": stack.hardware.model_copy(update={"count": count}),
-        "backend": backend.model_copy(update={"tensor_parallel": tp, "pipeline_parallel": pp}),
-    })
+    return stack.model_copy(
+        update={
+            "hardware": stack.hardware.model_copy(update={"count": count}),
+            "backend": backend.model_copy(update={"tensor_parallel": tp, "pipeline_parallel": pp}),
+        }
+    )
 
 
 def _power_of_two_at_most(n: int) -> int:
@@ -45,7 +47,10 @@ def nearest(stack: Stack) -> list[Suggestion]:
     if 1 <= plan.max_concurrency_at_context < stack.serving.concurrency:
         serving = stack.serving.model_copy(update={"concurrency": plan.max_concurrency_at_context})
         out.append(
-            (f"--concurrency {plan.max_concurrency_at_context}", stack.model_copy(update={"serving": serving}))
+            (
+                f"--concurrency {plan.max_concurrency_at_context}",
+                stack.model_copy(update={"serving": serving}),
+            )
         )
     # Built-in profiles of the same precision, smallest first, then those on the same GPU.
     profiles = [(name, resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]

@@ -10,9 +10,9 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ling_compose.version import __version__
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError
+from ling_compose.version import __version__
 
 
 class _Parser(argparse.ArgumentParser):
@@ -23,7 +23,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    epilog = "exit codes:\n" + "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    epilog = "exit codes:\n" + "\n".join(
+        f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()
+    )
     parser = _Parser(
         prog="ling-compose",
         description="Compile typed Ling-2.6-flash serving stacks into Docker Compose files.",

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 import yaml
 
 from ling_compose import alternatives
-from ling_compose.version import __version__
 from ling_compose.backends import DEFAULT_PORTS, server_spec
 from ling_compose.backends.base import ServerSpec
 from ling_compose.flags.lint import lint_args
@@ -26,6 +25,7 @@ from ling_compose.models.compose import (
 from ling_compose.models.hardware import GIB
 from ling_compose.models.stack import Stack
 from ling_compose.plan import Plan, check_fits
+from ling_compose.version import __version__
 
 SERVICE_NAME = "server"
 CACHE_VOLUME = "model-cache"
@@ -79,7 +79,9 @@ def _header(stack: Stack, plan: Plan, spec: ServerSpec) -> list[str]:
     if stack.guide_note:
         lines += textwrap.wrap("Why not the guide's layout: " + stack.guide_note, width=96)
     lines += spec.notes
-    lines.append("Secrets: HF_TOKEN and any API key come from the environment (.env), never this file.")
+    lines.append(
+        "Secrets: HF_TOKEN and any API key come from the environment (.env), never this file."
+    )
     return lines
 
 
@@ -103,7 +105,11 @@ def compile_stack(stack: Stack) -> Compiled:
         entrypoint=spec.entrypoint,
         command=linted.args,
         environment=spec.environment,
-        ports=[PortMapping(host_ip=serving.bind, host_port=host_port, container_port=spec.container_port)],
+        ports=[
+            PortMapping(
+                host_ip=serving.bind, host_port=host_port, container_port=spec.container_port
+            )
+        ],
         volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET)],
         # NCCL between tensor-parallel ranks needs far more than Docker's 64 MB /dev/shm.
         ipc="host" if multi_gpu else None,
@@ -111,8 +117,16 @@ def compile_stack(stack: Stack) -> Compiled:
         ulimits={"memlock": -1, "stack": 67108864} if multi_gpu else {},
         gpus=GpuReservation(count=stack.hardware.count),
         healthcheck=Healthcheck(
-            test=["CMD", "curl", "-fsS", f"http://localhost:{spec.container_port}{spec.health_path}"],
-            interval_s=30, timeout_s=10, retries=10, start_period_s=start_period_s(stack),
+            test=[
+                "CMD",
+                "curl",
+                "-fsS",
+                f"http://localhost:{spec.container_port}{spec.health_path}",
+            ],
+            interval_s=30,
+            timeout_s=10,
+            retries=10,
+            start_period_s=start_period_s(stack),
         ),
         restart="unless-stopped",
         labels=labels,
@@ -132,11 +146,15 @@ def compile_stack(stack: Stack) -> Compiled:
             "generator": f"ling_compose {__version__}",
         },
     )
-    return Compiled(stack=stack, plan=plan, project=project, warnings=plan.warnings + linted.warnings)
+    return Compiled(
+        stack=stack, plan=plan, project=project, warnings=plan.warnings + linted.warnings
+    )
 
 
 def render_yaml(project: ComposeProject) -> str:
     """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
     header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in project.header)
-    body = yaml.safe_dump(project.to_compose(), sort_keys=False, default_flow_style=False, width=4096)
+    body = yaml.safe_dump(
+        project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
+    )
     return header + body

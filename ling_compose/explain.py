@@ -22,40 +22,94 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
     hw, ckpt, backend, serving = stack.hardware, stack.checkpoint, stack.backend, stack.serving
     gpu = hw.gpu
     command = service.command
-    tool_parser = command[command.index("--tool-call-parser") + 1] if "--tool-call-parser" in command else "-"
+    tool_parser = (
+        command[command.index("--tool-call-parser") + 1] if "--tool-call-parser" in command else "-"
+    )
     port = service.ports[0]
     return [
         ("profile", stack.name, stack.description),
-        ("gpus", f"{hw.count} x {gpu.name}",
-         _source(ov.gpus or ov.gpu, "profile") + f"; {gpu.memory_gib:.1f} GiB, cc {gpu.compute_capability}, "
-         f"{gpu.memory_bandwidth_gbs:g} GB/s, {gpu.max_shared_memory_per_block_kb} KB shared/block"),
-        ("checkpoint", ckpt.hf_repo,
-         _source(ov.checkpoint, "profile") + f"; {ckpt.precision}, {ckpt.weights_gib:.1f} GiB loaded ({ckpt.source})"),
-        ("engine", f"{backend.engine} {compiled.project.metadata['engine_version']}",
-         _source(ov.engine, "profile") + ("" if backend.version else "; version pinned by ling_compose")),
-        ("image", service.image, _source(ov.image or backend.image, "pinned image for that version")
-         + ("; built from the fork's git context" if service.build else "")),
-        ("tensor parallel", str(plan.tensor_parallel),
-         _source(ov.tensor_parallel or backend.tensor_parallel,
-                 f"derived: {hw.count} GPUs / pipeline {plan.pipeline_parallel}")),
-        ("context length", str(plan.context_length),
-         _source(ov.context_length, "profile")
-         + (f"; above {MAX_CONTEXT_NATIVE} so YaRN rope scaling is added" if plan.yarn else
-            f"; native limit {MAX_CONTEXT_NATIVE}") + f"; fits up to {plan.max_context_at_1} at 1 sequence"),
-        ("concurrency", str(plan.concurrency),
-         _source(ov.concurrency, "profile") + f"; {plan.max_concurrency_at_context} fit at this context"),
-        ("tool-call parser", tool_parser,
-         "resolved for the model's hermes-style JSON format and this engine version" if serving.tool_calling
-         else "tool calling disabled"),
-        ("port", port.to_compose(),
-         _source(ov.port or serving.port, f"{backend.engine} default {DEFAULT_PORTS[backend.engine]}")
-         + "; loopback unless an API key is set"),
-        ("api key", f"${{{serving.api_key_env}}}" if serving.api_key_env else "none",
-         "read from the environment at start; never written to the file"),
-        ("shared memory", "ipc: host + memlock/stack ulimits" if service.ipc else f"shm_size {service.shm_size}",
-         "multi-GPU NCCL needs host IPC" if service.ipc else "single GPU"),
-        ("healthcheck", " ".join(service.healthcheck.test[1:]) if service.healthcheck else "-",
-         f"start period {service.healthcheck.start_period_s // 60} min for download + load" if service.healthcheck else ""),
+        (
+            "gpus",
+            f"{hw.count} x {gpu.name}",
+            _source(ov.gpus or ov.gpu, "profile")
+            + f"; {gpu.memory_gib:.1f} GiB, cc {gpu.compute_capability}, "
+            f"{gpu.memory_bandwidth_gbs:g} GB/s, {gpu.max_shared_memory_per_block_kb} KB shared/block",
+        ),
+        (
+            "checkpoint",
+            ckpt.hf_repo,
+            _source(ov.checkpoint, "profile")
+            + f"; {ckpt.precision}, {ckpt.weights_gib:.1f} GiB loaded ({ckpt.source})",
+        ),
+        (
+            "engine",
+            f"{backend.engine} {compiled.project.metadata['engine_version']}",
+            _source(ov.engine, "profile")
+            + ("" if backend.version else "; version pinned by ling_compose"),
+        ),
+        (
+            "image",
+            service.image,
+            _source(ov.image or backend.image, "pinned image for that version")
+            + ("; built from the fork's git context" if service.build else ""),
+        ),
+        (
+            "tensor parallel",
+            str(plan.tensor_parallel),
+            _source(
+                ov.tensor_parallel or backend.tensor_parallel,
+                f"derived: {hw.count} GPUs / pipeline {plan.pipeline_parallel}",
+            ),
+        ),
+        (
+            "context length",
+            str(plan.context_length),
+            _source(ov.context_length, "profile")
+            + (
+                f"; above {MAX_CONTEXT_NATIVE} so YaRN rope scaling is added"
+                if plan.yarn
+                else f"; native limit {MAX_CONTEXT_NATIVE}"
+            )
+            + f"; fits up to {plan.max_context_at_1} at 1 sequence",
+        ),
+        (
+            "concurrency",
+            str(plan.concurrency),
+            _source(ov.concurrency, "profile")
+            + f"; {plan.max_concurrency_at_context} fit at this context",
+        ),
+        (
+            "tool-call parser",
+            tool_parser,
+            "resolved for the model's hermes-style JSON format and this engine version"
+            if serving.tool_calling
+            else "tool calling disabled",
+        ),
+        (
+            "port",
+            port.to_compose(),
+            _source(
+                ov.port or serving.port, f"{backend.engine} default {DEFAULT_PORTS[backend.engine]}"
+            )
+            + "; loopback unless an API key is set",
+        ),
+        (
+            "api key",
+            f"${{{serving.api_key_env}}}" if serving.api_key_env else "none",
+            "read from the environment at start; never written to the file",
+        ),
+        (
+            "shared memory",
+            "ipc: host + memlock/stack ulimits" if service.ipc else f"shm_size {service.shm_size}",
+            "multi-GPU NCCL needs host IPC" if service.ipc else "single GPU",
+        ),
+        (
+            "healthcheck",
+            " ".join(service.healthcheck.test[1:]) if service.healthcheck else "-",
+            f"start period {service.healthcheck.start_period_s // 60} min for download + load"
+            if service.healthcheck
+            else "",
+        ),
     ]
 
 

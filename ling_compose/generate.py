@@ -21,7 +21,9 @@ PROFILES_DOC = "docs/profiles.md"
 def generated_files() -> dict[str, str]:
     """Repository-relative path → text, for every generated file."""
     files: dict[str, str] = {}
-    compiled = [compile_stack(resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
+    compiled = [
+        compile_stack(resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()
+    ]
     for c in compiled:
         for filename, text in stack_files(c).items():
             files[f"{STACKS_DIR}/{c.stack.name}/{filename}"] = text
@@ -33,10 +35,15 @@ def generated_files() -> dict[str, str]:
 
 def main(root: Path = Path(".")) -> int:
     files = generated_files()
-    stale = [
-        p for p in (root / STACKS_DIR).glob("*/*")
-        if str(p.relative_to(root)) not in files and p.is_file()
-    ] if (root / STACKS_DIR).is_dir() else []
+    stale = (
+        [
+            p
+            for p in (root / STACKS_DIR).glob("*/*")
+            if str(p.relative_to(root)) not in files and p.is_file()
+        ]
+        if (root / STACKS_DIR).is_dir()
+        else []
+    )
     for path in stale:  # a removed profile leaves nothing behind
         path.unlink()
         print(f"removed {path}", file=sys.stderr)

@@ -62,7 +62,9 @@ def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}", hint="check indentation and quoting") from err
+        raise ConfigError(
+            f"{path}: not valid YAML: {err}", hint="check indentation and quoting"
+        ) from err
     try:
         return ProfilesFile.model_validate(data).profiles
     except ValidationError as err:
@@ -83,8 +85,17 @@ def all_profiles(profiles_file: Path | None = None) -> dict[str, ProfileSpec]:
 def _merge(base: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in changes.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        out[key] = (
+            _merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
     return out
+
+
+def _given(**values: Any) -> dict[str, Any]:
+    """The keyword arguments that were given (not None)."""
+    return {k: v for k, v in values.items() if v is not None}
 
 
 def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
@@ -93,25 +104,21 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     if ov.engine is not None and ov.engine != spec.backend.engine:
         data["backend"] = {"engine": ov.engine}  # options of one engine mean nothing to another
         data["serving"]["port"] = None
-    backend = {
-        k: v for k, v in {
-            "tensor_parallel": ov.tensor_parallel, "pipeline_parallel": ov.pipeline_parallel,
-            "image": ov.image,
-        }.items() if v is not None
-    }
-    hardware = {
-        k: v for k, v in {"count": ov.gpus, "gpu": ov.gpu, "host_ram_gb": ov.host_ram_gb}.items()
-        if v is not None
-    }
+    backend = _given(
+        tensor_parallel=ov.tensor_parallel, pipeline_parallel=ov.pipeline_parallel, image=ov.image
+    )
+    hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gb=ov.host_ram_gb)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
-    serving = {
-        k: v for k, v in {
-            "context_length": ov.context_length, "concurrency": ov.concurrency, "port": ov.port,
-            "bind": ov.bind, "served_model_name": ov.served_model_name,
-            "api_key_env": ov.api_key_env, "tool_calling": ov.tool_calling,
-        }.items() if v is not None
-    }
+    serving = _given(
+        context_length=ov.context_length,
+        concurrency=ov.concurrency,
+        port=ov.port,
+        bind=ov.bind,
+        served_model_name=ov.served_model_name,
+        api_key_env=ov.api_key_env,
+        tool_calling=ov.tool_calling,
+    )
     if ov.extra_args:
         serving["extra_args"] = [*spec.serving.extra_args, *ov.extra_args]
     changes: dict[str, Any] = {"backend": backend, "hardware": hardware, "serving": serving}
@@ -120,7 +127,9 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     try:
         return ProfileSpec.model_validate(_merge(data, changes))
     except ValidationError as err:
-        raise ConfigError(_validation_message(err, "override"), hint="see `ling-compose render --help`") from err
+        raise ConfigError(
+            _validation_message(err, "override"), hint="see `ling-compose render --help`"
+        ) from err
 
 
 def resolve(name: str, spec: ProfileSpec) -> Stack:
@@ -148,7 +157,9 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         name=name,
         description=spec.description,
         hardware=Hardware(
-            gpu=gpus[hw.gpu], count=hw.count, host_ram_gb=hw.host_ram_gb,
+            gpu=gpus[hw.gpu],
+            count=hw.count,
+            host_ram_gb=hw.host_ram_gb,
             host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
         ),
         checkpoint=ckpts[spec.checkpoint],

@@ -21,4 +21,6 @@ def write_atomic(path: Path, text: str) -> None:
         os.replace(tmp, path)
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
-        raise ConfigError(f"{path}: cannot write: {err.strerror}", hint="check permissions") from err
+        raise ConfigError(
+            f"{path}: cannot write: {err.strerror}", hint="check permissions"
+        ) from err

@@ -135,19 +135,27 @@ def _engine_problems(stack: Stack, tp: int, pp: int) -> list[str]:
                 f"memory per block; {gpu.name} has {gpu.max_shared_memory_per_block_kb} KB"
             )
         if backend.version and _version_tuple(backend.version) < VLLM_MIN_VERSION:
-            problems.append(f"vLLM {backend.version} predates 0.20.2, which fixed RoPE on the MLA layers")
+            problems.append(
+                f"vLLM {backend.version} predates 0.20.2, which fixed RoPE on the MLA layers"
+            )
     if isinstance(backend, SGLangOptions):
         if ckpt.format == "gguf":
-            problems.append("SGLang cannot serve this GGUF file; use the fp8, int4 or bf16 checkpoint")
+            problems.append(
+                "SGLang cannot serve this GGUF file; use the fp8, int4 or bf16 checkpoint"
+            )
         if backend.version and _version_tuple(backend.version) < SGLANG_MIN_VERSION:
-            problems.append(f"SGLang {backend.version} predates 0.5.10.post1, the first to run this model")
+            problems.append(
+                f"SGLang {backend.version} predates 0.5.10.post1, the first to run this model"
+            )
     if isinstance(backend, LlamaCppOptions):
         if ckpt.format != "gguf":
             problems.append("llama.cpp loads only GGUF files; use the gguf checkpoint")
         if stack.hardware.count != 1:
             problems.append("multi-GPU llama.cpp layouts are not modelled; use 1 GPU")
     if ckpt.precision == "fp8" and gpu.capability < (8, 0):
-        problems.append(f"FP8 needs compute capability >= 8.0 (Marlin); {gpu.name} has {gpu.compute_capability}")
+        problems.append(
+            f"FP8 needs compute capability >= 8.0 (Marlin); {gpu.name} has {gpu.compute_capability}"
+        )
     return problems
 
 
@@ -163,7 +171,9 @@ def _gpu_resident(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, int, int]:
         assert isinstance(backend, SGLangOptions)
         fraction = backend.mem_fraction_static or SGLANG_ASSUMED_MEM_FRACTION
         usable = total * fraction
-        source = "--mem-fraction-static" if backend.mem_fraction_static else "SGLang's typical choice"
+        source = (
+            "--mem-fraction-static" if backend.mem_fraction_static else "SGLang's typical choice"
+        )
         note = f"{fraction:.2f} x {total:.1f} ({source}; activations live outside it)"
         reserve = 0.0
     weights = ckpt.weights_gib / (tp * pp)
@@ -176,8 +186,14 @@ def _gpu_resident(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, int, int]:
     max_conc = max(0, int((budget - kv_seq) / state_seq)) if budget > kv_seq else 0
     return (
         GpuBudget(
-            total=total, usable=usable, usable_note=note, weights=weights, reserve=reserve,
-            cache_budget=budget, kv_per_seq_at_context=kv_seq, state_per_seq=state_seq,
+            total=total,
+            usable=usable,
+            usable_note=note,
+            weights=weights,
+            reserve=reserve,
+            cache_budget=budget,
+            kv_per_seq_at_context=kv_seq,
+            state_per_seq=state_seq,
             cache_needed=needed,
         ),
         max_ctx,
@@ -219,16 +235,25 @@ def _offloaded(stack: Stack) -> tuple[GpuBudget, HostBudget, int, int]:
     host_total = hw.host_ram_gb * GB / GIB
     experts_ram = cpu_layers * per_layer
     host = HostBudget(
-        total=host_total, experts_in_ram=experts_ram, margin=HOST_RAM_MARGIN_GIB,
-        needed=experts_ram + HOST_RAM_MARGIN_GIB, moe_layers_on_cpu=cpu_layers,
+        total=host_total,
+        experts_in_ram=experts_ram,
+        margin=HOST_RAM_MARGIN_GIB,
+        needed=experts_ram + HOST_RAM_MARGIN_GIB,
+        moe_layers_on_cpu=cpu_layers,
         n_cpu_moe=cpu_layers + 1 if cpu_layers else 0,
     )
     max_ctx = max(0, min(MAX_CONTEXT_YARN, int((budget - state_seq) / _kv_gib(stack, 1))))
     max_conc = max(0, int(budget / (kv_seq + state_seq)))
     gpu_budget = GpuBudget(
-        total=total, usable=usable, usable_note=f"{LLAMACPP_GPU_FRACTION:.2f} x {total:.1f} (planning headroom)",
-        weights=weights, reserve=reserve, cache_budget=budget, kv_per_seq_at_context=kv_seq,
-        state_per_seq=state_seq, cache_needed=needed,
+        total=total,
+        usable=usable,
+        usable_note=f"{LLAMACPP_GPU_FRACTION:.2f} x {total:.1f} (planning headroom)",
+        weights=weights,
+        reserve=reserve,
+        cache_budget=budget,
+        kv_per_seq_at_context=kv_seq,
+        state_per_seq=state_seq,
+        cache_needed=needed,
     )
     return gpu_budget, host, max_ctx, max_conc
 
@@ -274,7 +299,9 @@ def make_plan(stack: Stack) -> Plan:
         )
     yarn = serving.context_length > MAX_CONTEXT_NATIVE
     if yarn:
-        warnings.append("context above 131072 enables YaRN rope scaling (factor 2); short prompts may lose a little quality")
+        warnings.append(
+            "context above 131072 enables YaRN rope scaling (factor 2); short prompts may lose a little quality"
+        )
     host: HostBudget | None = None
     if isinstance(stack.backend, LlamaCppOptions):
         gpu_budget, host, max_ctx, max_conc = _offloaded(stack)
@@ -300,13 +327,25 @@ def make_plan(stack: Stack) -> Plan:
             f"{gpu_budget.cache_budget:.2f} GiB is left after the weights"
         )
     if isinstance(stack.backend, SGLangOptions) and stack.hardware.gpu.is_consumer_class:
-        warnings.append("SGLang's Lightning-attention kernels are unverified on GPUs with < 128 KB shared memory per block")
+        warnings.append(
+            "SGLang's Lightning-attention kernels are unverified on GPUs with < 128 KB shared memory per block"
+        )
     return Plan(
-        stack=stack.name, engine=stack.backend.engine, tensor_parallel=tp, pipeline_parallel=pp,
-        gpus=stack.hardware.count, context_length=serving.context_length,
-        concurrency=serving.concurrency, yarn=yarn, gpu=gpu_budget, host=host,
-        max_context_at_1=max_ctx, max_concurrency_at_context=max_conc,
-        throughput=_throughput(stack, tp, host), problems=problems, warnings=warnings,
+        stack=stack.name,
+        engine=stack.backend.engine,
+        tensor_parallel=tp,
+        pipeline_parallel=pp,
+        gpus=stack.hardware.count,
+        context_length=serving.context_length,
+        concurrency=serving.concurrency,
+        yarn=yarn,
+        gpu=gpu_budget,
+        host=host,
+        max_context_at_1=max_ctx,
+        max_concurrency_at_context=max_conc,
+        throughput=_throughput(stack, tp, host),
+        problems=problems,
+        warnings=warnings,
     )
 
 
@@ -314,7 +353,9 @@ def make_plan(stack: Stack) -> Plan:
 Suggestion = tuple[str, Stack]
 
 
-def check_fits(stack: Stack, alternatives: Callable[[Stack], list[Suggestion]] | None = None) -> Plan:
+def check_fits(
+    stack: Stack, alternatives: Callable[[Stack], list[Suggestion]] | None = None
+) -> Plan:
     """Return the plan, or raise FitError with the arithmetic and the nearest layouts that work."""
     plan = make_plan(stack)
     if plan.fits:

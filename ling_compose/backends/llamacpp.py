@@ -15,7 +15,9 @@ from ling_compose.models.compose import Build
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, Stack
 from ling_compose.plan import Plan
 
-PINNED_VERSION = "b11434"  # upstream tag whose option catalogue the fork's flags are checked against
+PINNED_VERSION = (
+    "b11434"  # upstream tag whose option catalogue the fork's flags are checked against
+)
 PORT = 8080
 UPSTREAM_IMAGES = ("ghcr.io/ggml-org/llama.cpp", "ghcr.io/ggerganov/llama.cpp")
 
@@ -40,20 +42,38 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     assert ckpt.gguf_file is not None
     slots = serving.concurrency
     args = [
-        "--hf-repo", ckpt.hf_repo,
-        "--hf-file", ckpt.gguf_file,
-        "--alias", serving.served_model_name,
-        "--host", "0.0.0.0",
-        "--port", str(PORT),
-        "--ctx-size", str(serving.context_length * slots),  # shared by all slots
-        "--parallel", str(slots),
-        "--n-gpu-layers", "999",
+        "--hf-repo",
+        ckpt.hf_repo,
+        "--hf-file",
+        ckpt.gguf_file,
+        "--alias",
+        serving.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
+        "--ctx-size",
+        str(serving.context_length * slots),  # shared by all slots
+        "--parallel",
+        str(slots),
+        "--n-gpu-layers",
+        "999",
     ]
     if plan.host is not None and plan.host.n_cpu_moe:
-        args += ["--n-cpu-moe", str(plan.host.n_cpu_moe)]  # routed experts of the first N layers in RAM
+        args += [
+            "--n-cpu-moe",
+            str(plan.host.n_cpu_moe),
+        ]  # routed experts of the first N layers in RAM
     args += ["--flash-attn", backend.flash_attn, "--jinja", "--metrics"]  # --jinja: tool calls
     if plan.yarn:
-        args += ["--rope-scaling", "yarn", "--rope-scale", "2", "--yarn-orig-ctx", str(MAX_CONTEXT_NATIVE)]
+        args += [
+            "--rope-scaling",
+            "yarn",
+            "--rope-scale",
+            "2",
+            "--yarn-orig-ctx",
+            str(MAX_CONTEXT_NATIVE),
+        ]
     env = {"HF_TOKEN": "${HF_TOKEN:-}", "LLAMA_CACHE": "/root/.cache/llama.cpp"}
     if serving.api_key_env:
         env["LLAMA_API_KEY"] = api_key_ref(serving.api_key_env)
@@ -65,7 +85,10 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
             context=f"{backend.fork_git_url}#{backend.fork_ref}",
             dockerfile=".devops/cuda.Dockerfile",
             target="server",
-            args={"CUDA_VERSION": backend.cuda_version, "CUDA_DOCKER_ARCH": _cuda_arch(stack, backend)},
+            args={
+                "CUDA_VERSION": backend.cuda_version,
+                "CUDA_DOCKER_ARCH": _cuda_arch(stack, backend),
+            },
         )
     notes = [
         "Built from the llama.cpp fork " + f"{backend.fork_git_url}@{backend.fork_ref}: the stock",
@@ -73,7 +96,14 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         "shown working on Apple Metal; its CUDA path is unverified upstream.",
     ]
     return ServerSpec(
-        engine="llamacpp", version=backend.version or PINNED_VERSION, image=image,
-        entrypoint=None, args=args + list(serving.extra_args), container_port=PORT,
-        health_path="/health", environment=env, build=build, notes=notes,
+        engine="llamacpp",
+        version=backend.version or PINNED_VERSION,
+        image=image,
+        entrypoint=None,
+        args=args + list(serving.extra_args),
+        container_port=PORT,
+        health_path="/health",
+        environment=env,
+        build=build,
+        notes=notes,
     )

@@ -27,18 +27,25 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     version = backend.version or PINNED_VERSION
     serving = stack.serving
     args = [
-        "--model-path", stack.checkpoint.hf_repo,
-        "--served-model-name", serving.served_model_name,
-        "--host", "0.0.0.0",
-        "--port", str(PORT),
+        "--model-path",
+        stack.checkpoint.hf_repo,
+        "--served-model-name",
+        serving.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
         "--trust-remote-code",
-        "--tp-size", str(plan.tensor_parallel),  # full names: --tp works only as an abbreviation
+        "--tp-size",
+        str(plan.tensor_parallel),  # full names: --tp works only as an abbreviation
     ]
     if plan.pipeline_parallel > 1:
         args += ["--pp-size", str(plan.pipeline_parallel)]
     args += [
-        "--context-length", str(serving.context_length),
-        "--max-running-requests", str(serving.concurrency),
+        "--context-length",
+        str(serving.context_length),
+        "--max-running-requests",
+        str(serving.concurrency),
         "--enable-metrics",  # else there is no /metrics
     ]
     if backend.mem_fraction_static is not None:
@@ -54,7 +61,12 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     if serving.api_key_env:
         args += ["--api-key", api_key_ref(serving.api_key_env)]  # SGLang reads no env var for it
     return ServerSpec(
-        engine="sglang", version=version, image=backend.image or image_for(version),
-        entrypoint=list(ENTRYPOINT), args=args + list(serving.extra_args), container_port=PORT,
-        health_path="/health", environment={"HF_TOKEN": "${HF_TOKEN:-}"},
+        engine="sglang",
+        version=version,
+        image=backend.image or image_for(version),
+        entrypoint=list(ENTRYPOINT),
+        args=args + list(serving.extra_args),
+        container_port=PORT,
+        health_path="/health",
+        environment={"HF_TOKEN": "${HF_TOKEN:-}"},
     )

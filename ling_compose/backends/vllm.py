@@ -27,18 +27,25 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     serving = stack.serving
     args = [
         stack.checkpoint.hf_repo,
-        "--served-model-name", serving.served_model_name,
-        "--host", "0.0.0.0",
-        "--port", str(PORT),
+        "--served-model-name",
+        serving.served_model_name,
+        "--host",
+        "0.0.0.0",
+        "--port",
+        str(PORT),
         "--trust-remote-code",  # bailing_hybrid ships custom config code
-        "--tensor-parallel-size", str(plan.tensor_parallel),
+        "--tensor-parallel-size",
+        str(plan.tensor_parallel),
     ]
     if plan.pipeline_parallel > 1:
         args += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
     args += [
-        "--max-model-len", str(serving.context_length),
-        "--gpu-memory-utilization", f"{backend.gpu_memory_utilization:g}",
-        "--max-num-seqs", str(serving.concurrency),
+        "--max-model-len",
+        str(serving.context_length),
+        "--gpu-memory-utilization",
+        f"{backend.gpu_memory_utilization:g}",
+        "--max-num-seqs",
+        str(serving.concurrency),
     ]
     if backend.kv_cache_dtype != "auto":
         args += ["--kv-cache-dtype", backend.kv_cache_dtype]
@@ -56,9 +63,17 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         env["VLLM_API_KEY"] = api_key_ref(serving.api_key_env)  # /health stays open
     notes = []
     if stack.hardware.gpu.capability < (8, 9) and stack.checkpoint.precision == "fp8":
-        notes.append("FP8 on compute capability < 8.9 runs as weight-only Marlin FP8 (slower than native).")
+        notes.append(
+            "FP8 on compute capability < 8.9 runs as weight-only Marlin FP8 (slower than native)."
+        )
     return ServerSpec(
-        engine="vllm", version=version, image=backend.image or image_for(version),
-        entrypoint=None, args=args + list(serving.extra_args), container_port=PORT,
-        health_path="/health", environment=env, notes=notes,
+        engine="vllm",
+        version=version,
+        image=backend.image or image_for(version),
+        entrypoint=None,
+        args=args + list(serving.extra_args),
+        container_port=PORT,
+        health_path="/health",
+        environment=env,
+        notes=notes,
     )

@@ -12,14 +12,13 @@ from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.hardware import GPU
 from ling_compose.models.stack import ProfilesFile, ProfileSpec
 
-
 # libyaml's loader when PyYAML was built with it: ~10x faster, and render must stay interactive.
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def load_yaml(text: str) -> Any:
     """yaml.safe_load, through libyaml when available."""
-    return yaml.load(text, Loader=SafeLoader)  # noqa: S506 - a safe loader
+    return yaml.load(text, Loader=SafeLoader)
 
 
 def read_builtin(filename: str) -> Any:
@@ -30,7 +29,9 @@ def read_builtin(filename: str) -> Any:
 @cache
 def gpus() -> dict[str, GPU]:
     """The GPU catalogue, by key."""
-    return {g.key: g for g in (GPU.model_validate(item) for item in read_builtin("gpus.yaml")["gpus"])}
+    return {
+        g.key: g for g in (GPU.model_validate(item) for item in read_builtin("gpus.yaml")["gpus"])
+    }
 
 
 @cache

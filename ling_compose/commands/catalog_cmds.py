@@ -15,7 +15,9 @@ from ling_compose.plan import make_plan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("list", help="profiles (or GPUs) with their layout and whether they fit")
+    parser = sub.add_parser(
+        "list", help="profiles (or GPUs) with their layout and whether they fit"
+    )
     parser.add_argument("--profiles-file", type=Path, metavar="FILE")
     parser.add_argument("--gpus", action="store_true", help="list the GPU catalogue instead")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -33,16 +35,18 @@ def profile_rows(profiles_file: Path | None = None) -> list[dict[str, object]]:
             rows.append({"profile": name, "fits": False, "problem": err.message})
             continue
         plan = make_plan(stack)
-        rows.append({
-            "profile": name,
-            "gpus": f"{stack.hardware.count} x {stack.hardware.gpu.key}",
-            "backend": stack.backend.engine,
-            "precision": stack.checkpoint.precision,
-            "context": stack.serving.context_length,
-            "fits": plan.fits,
-            "problem": "; ".join(plan.problems),
-            "description": stack.description,
-        })
+        rows.append(
+            {
+                "profile": name,
+                "gpus": f"{stack.hardware.count} x {stack.hardware.gpu.key}",
+                "backend": stack.backend.engine,
+                "precision": stack.checkpoint.precision,
+                "context": stack.serving.context_length,
+                "fits": plan.fits,
+                "problem": "; ".join(plan.problems),
+                "description": stack.description,
+            }
+        )
     return rows
 
 
@@ -52,8 +56,17 @@ def run_list(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(gpus, indent=2))
         else:
-            print_table(gpus, ["key", "name", "memory_gb", "compute_capability", "memory_bandwidth_gbs",
-                               "max_shared_memory_per_block_kb"])
+            print_table(
+                gpus,
+                [
+                    "key",
+                    "name",
+                    "memory_gb",
+                    "compute_capability",
+                    "memory_bandwidth_gbs",
+                    "max_shared_memory_per_block_kb",
+                ],
+            )
         return 0
     rows = profile_rows(args.profiles_file)
     if args.json:

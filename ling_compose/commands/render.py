@@ -17,7 +17,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out = parser.add_mutually_exclusive_group()
     out.add_argument("-o", "--output", type=Path, metavar="FILE", help="write here (atomically)")
     out.add_argument(
-        "--stack-dir", type=Path, metavar="DIR",
+        "--stack-dir",
+        type=Path,
+        metavar="DIR",
         help="write DIR/docker-compose.yml, DIR/.env.example and DIR/README.md",
     )
     parser.set_defaults(func=run)

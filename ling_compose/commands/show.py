@@ -5,7 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from ling_compose.commands.stack_args import add_stack_arguments, overrides_from_args, stack_from_args
+from ling_compose.commands.stack_args import (
+    add_stack_arguments,
+    overrides_from_args,
+    stack_from_args,
+)
 from ling_compose.commands.table import print_table
 from ling_compose.compose import compile_stack
 from ling_compose.explain import explain, plan_lines
@@ -17,7 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_stack_arguments(show)
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=run_show)
-    plan = sub.add_parser("plan", help="memory breakdown, largest context/concurrency, throughput ceiling")
+    plan = sub.add_parser(
+        "plan", help="memory breakdown, largest context/concurrency, throughput ceiling"
+    )
     add_stack_arguments(plan)
     plan.add_argument("--json", action="store_true")
     plan.set_defaults(func=run_plan)
@@ -27,10 +33,19 @@ def run_show(args: argparse.Namespace) -> int:
     compiled = compile_stack(stack_from_args(args))
     rows = explain(compiled, overrides_from_args(args))
     if args.json:
-        print(json.dumps({"stack": compiled.stack.model_dump(mode="json"),
-                          "why": {k: {"value": v, "why": w} for k, v, w in rows}}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "stack": compiled.stack.model_dump(mode="json"),
+                    "why": {k: {"value": v, "why": w} for k, v, w in rows},
+                },
+                indent=2,
+            )
+        )
     else:
-        print_table([{"setting": k, "value": v, "why": w} for k, v, w in rows], ["setting", "value", "why"])
+        print_table(
+            [{"setting": k, "value": v, "why": w} for k, v, w in rows], ["setting", "value", "why"]
+        )
     return 0
 
 

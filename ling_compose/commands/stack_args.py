@@ -12,8 +12,12 @@ from ling_compose.models.stack import Stack
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("profile", metavar="PROFILE", help="built-in or user profile name (see `list`)")
-    parser.add_argument("--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles")
+    parser.add_argument(
+        "profile", metavar="PROFILE", help="built-in or user profile name (see `list`)"
+    )
+    parser.add_argument(
+        "--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles"
+    )
     group = parser.add_argument_group("overrides (checked like the profile itself)")
     group.add_argument("--backend", dest="engine", choices=["vllm", "sglang", "llamacpp"])
     group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
@@ -26,14 +30,22 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--context-length", type=int, metavar="TOKENS")
     group.add_argument("--concurrency", type=int, metavar="N", help="max sequences running at once")
     group.add_argument("--port", type=int, metavar="PORT", help="host port")
-    group.add_argument("--bind", metavar="ADDR", help="host address (non-loopback needs --api-key-env)")
+    group.add_argument(
+        "--bind", metavar="ADDR", help="host address (non-loopback needs --api-key-env)"
+    )
     group.add_argument("--served-model-name", metavar="NAME")
-    group.add_argument("--api-key-env", metavar="VAR", help="environment variable holding the API key")
+    group.add_argument(
+        "--api-key-env", metavar="VAR", help="environment variable holding the API key"
+    )
     group.add_argument(
         "--no-tool-calling", dest="tool_calling", action="store_const", const=False, default=None
     )
     group.add_argument(
-        "--extra-arg", dest="extra_args", action="append", default=[], metavar="ARG",
+        "--extra-arg",
+        dest="extra_args",
+        action="append",
+        default=[],
+        metavar="ARG",
         help="argument appended to the server command (repeatable; checked against its flags)",
     )
 

@@ -23,7 +23,9 @@ class _BackendBase(StrictModel):
 class VLLMOptions(_BackendBase):
     engine: Literal["vllm"] = "vllm"
     gpu_memory_utilization: float = Field(
-        default=0.92, gt=0.1, le=0.98,
+        default=0.92,
+        gt=0.1,
+        le=0.98,
         description="Fraction of each GPU for weights + activations + KV (vLLM's default 0.92)",
     )
     kv_cache_dtype: Literal["auto", "fp8"] = "auto"
@@ -33,7 +35,9 @@ class VLLMOptions(_BackendBase):
 class SGLangOptions(_BackendBase):
     engine: Literal["sglang"] = "sglang"
     mem_fraction_static: float | None = Field(
-        default=None, gt=0.1, le=0.95,
+        default=None,
+        gt=0.1,
+        le=0.95,
         description="Weights + KV pool fraction; unset lets SGLang choose (about 0.8-0.9)",
     )
     kv_cache_dtype: Literal["auto", "fp8_e4m3"] = "auto"
@@ -46,10 +50,16 @@ class LlamaCppOptions(_BackendBase):
         description="Upstream llama.cpp cannot load bailing_hybrid; this fork can",
     )
     fork_ref: str = "LJ-Ling-2.6-flash-r2"
-    cuda_version: str = Field(default="12.4.0", description="CUDA of the built image (host driver ≥ 550)")
-    cuda_arch: str | None = Field(default=None, description="e.g. 89 for RTX 4090; default: from the GPU")
+    cuda_version: str = Field(
+        default="12.4.0", description="CUDA of the built image (host driver ≥ 550)"
+    )
+    cuda_arch: str | None = Field(
+        default=None, description="e.g. 89 for RTX 4090; default: from the GPU"
+    )
     n_cpu_moe: int | None = Field(
-        default=None, ge=0, le=31,
+        default=None,
+        ge=0,
+        le=31,
         description="MoE layers whose routed experts stay in host RAM; default: planned to fit",
     )
     flash_attn: Literal["on", "off", "auto"] = "auto"

@@ -20,7 +20,9 @@ class Healthcheck(StrictModel):
     interval_s: int = 15
     timeout_s: int = 5
     retries: int = 5
-    start_period_s: int = Field(description="Grace time for loading (and first download of) weights")
+    start_period_s: int = Field(
+        description="Grace time for loading (and first download of) weights"
+    )
 
     def to_compose(self) -> dict[str, Any]:
         return {
@@ -123,7 +125,9 @@ class Service(StrictModel):
         if self.shm_size is not None:
             out["shm_size"] = self.shm_size
         if self.ulimits:
-            out["ulimits"] = {k: (dict(v) if isinstance(v, dict) else v) for k, v in self.ulimits.items()}
+            out["ulimits"] = {
+                k: (dict(v) if isinstance(v, dict) else v) for k, v in self.ulimits.items()
+            }
         if self.gpus is not None:
             out["deploy"] = {"resources": {"reservations": {"devices": [self.gpus.to_compose()]}}}
         if self.healthcheck is not None:

@@ -13,12 +13,16 @@ GB = 1000**3
 class GPU(StrictModel):
     """One GPU model. Figures from vendor datasheets (catalog/gpus.yaml names the source)."""
 
-    key: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="Catalogue key, e.g. h100-sxm-80gb")
+    key: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]*$", description="Catalogue key, e.g. h100-sxm-80gb"
+    )
     name: str = Field(description="Marketing name, e.g. 'NVIDIA H100 80GB HBM3'")
     memory_gb: float = Field(gt=0, description="Memory in decimal GB as sold (80 GB = 80e9 bytes)")
     compute_capability: str = Field(pattern=r"^\d+\.\d+$", description="CUDA compute capability")
     memory_bandwidth_gbs: float = Field(gt=0, description="Peak memory bandwidth, GB/s")
-    max_shared_memory_per_block_kb: int = Field(gt=0, description="Opt-in max shared memory per block")
+    max_shared_memory_per_block_kb: int = Field(
+        gt=0, description="Opt-in max shared memory per block"
+    )
     match: list[str] = Field(
         default_factory=list,
         description="Lower-case substrings of NVML/nvidia-smi names that identify this GPU",
@@ -45,7 +49,9 @@ class Hardware(StrictModel):
 
     gpu: GPU
     count: int = Field(ge=1, le=8)
-    host_ram_gb: float = Field(gt=0, description="Host RAM in GB (matters when experts are offloaded)")
+    host_ram_gb: float = Field(
+        gt=0, description="Host RAM in GB (matters when experts are offloaded)"
+    )
     host_ram_bandwidth_gbs: float = Field(
         default=80, gt=0, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
     )

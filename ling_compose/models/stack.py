@@ -18,19 +18,28 @@ class ServingOptions(StrictModel):
         default=MAX_CONTEXT_NATIVE, ge=1024, description="Max tokens per sequence (prompt + output)"
     )
     concurrency: int = Field(default=32, ge=1, le=1024, description="Max sequences running at once")
-    served_model_name: str = Field(default="ling-2.6-flash", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
-    port: int | None = Field(default=None, ge=1, le=65535, description="Host port; default: backend's")
+    served_model_name: str = Field(
+        default="ling-2.6-flash", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    )
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="Host port; default: backend's"
+    )
     bind: str = Field(default="127.0.0.1", description="Host address the port is published on")
     api_key_env: str | None = Field(
-        default=None, pattern=r"^[A-Z_][A-Z0-9_]*$",
+        default=None,
+        pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
-    extra_args: list[str] = Field(default_factory=list, description="Appended to the server command")
+    extra_args: list[str] = Field(
+        default_factory=list, description="Appended to the server command"
+    )
 
 
 class HardwareSpec(StrictModel):
-    gpu: str = Field(description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)")
+    gpu: str = Field(
+        description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)"
+    )
     count: int = Field(ge=1, le=8)
     host_ram_gb: float = Field(default=256, gt=0)
     host_ram_bandwidth_gbs: float = Field(default=80, gt=0, description="GB/s; matters for offload")

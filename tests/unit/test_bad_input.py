@@ -10,22 +10,48 @@ from hypothesis import strategies as st
 from ling_compose.cli import main
 
 scalars = st.one_of(
-    st.none(), st.booleans(), st.integers(-10**6, 10**7), st.floats(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.booleans(),
+    st.integers(-(10**6), 10**7),
+    st.floats(allow_nan=False, allow_infinity=False),
     st.text(string.printable, max_size=20),
 )
-values = st.recursive(scalars, lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
-                      max_leaves=8)
+values = st.recursive(
+    scalars,
+    lambda c: st.lists(c, max_size=3) | st.dictionaries(st.text(max_size=8), c, max_size=3),
+    max_leaves=8,
+)
 profile_fields = st.fixed_dictionaries(
     {},
     optional={
         "description": values,
-        "hardware": st.fixed_dictionaries({}, optional={"gpu": st.sampled_from(["h200", "rtx-4090", "x"]) | values,
-                                                        "count": values, "host_ram_gb": values}),
-        "checkpoint": st.sampled_from(["ling-2.6-flash-fp8", "ling-2.6-flash-gguf-iq4nl", "nope"]) | values,
-        "backend": st.fixed_dictionaries({}, optional={"engine": st.sampled_from(["vllm", "sglang", "llamacpp", "x"]),
-                                                       "tensor_parallel": values, "image": values}),
-        "serving": st.fixed_dictionaries({}, optional={"context_length": values, "port": values,
-                                                       "bind": values, "extra_args": values}),
+        "hardware": st.fixed_dictionaries(
+            {},
+            optional={
+                "gpu": st.sampled_from(["h200", "rtx-4090", "x"]) | values,
+                "count": values,
+                "host_ram_gb": values,
+            },
+        ),
+        "checkpoint": st.sampled_from(["ling-2.6-flash-fp8", "ling-2.6-flash-gguf-iq4nl", "nope"])
+        | values,
+        "backend": st.fixed_dictionaries(
+            {},
+            optional={
+                "engine": st.sampled_from(["vllm", "sglang", "llamacpp", "x"]),
+                "tensor_parallel": values,
+                "image": values,
+            },
+        ),
+        "serving": st.fixed_dictionaries(
+            {},
+            optional={
+                "context_length": values,
+                "port": values,
+                "bind": values,
+                "extra_args": values,
+            },
+        ),
         "extra": values,
     },
 )
@@ -41,8 +67,14 @@ def assert_clean_failure(code: int, err: str, out_file) -> None:
         yaml.safe_load(out_file.read_text())
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(doc=st.one_of(values, st.fixed_dictionaries({"profiles": st.dictionaries(st.just("p"), profile_fields)})))
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    doc=st.one_of(
+        values, st.fixed_dictionaries({"profiles": st.dictionaries(st.just("p"), profile_fields)})
+    )
+)
 def test_malformed_profiles_files(doc, tmp_path_factory, capsys):
     tmp = tmp_path_factory.mktemp("bad")
     profiles, out_file = tmp / "profiles.yml", tmp / "out.yml"
@@ -51,14 +83,33 @@ def test_malformed_profiles_files(doc, tmp_path_factory, capsys):
     assert_clean_failure(code, capsys.readouterr().err, out_file)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(
     flags=st.lists(
         st.tuples(
-            st.sampled_from(["--gpus", "--context-length", "--port", "--bind", "--concurrency", "--backend",
-                             "--gpu-type", "--tensor-parallel", "--served-model-name", "--api-key-env",
-                             "--extra-arg", "--host-ram-gb", "--image"]),
-            st.one_of(st.integers(-5, 300_000).map(str), st.text(string.ascii_letters + string.digits + ".-_:", max_size=12)),
+            st.sampled_from(
+                [
+                    "--gpus",
+                    "--context-length",
+                    "--port",
+                    "--bind",
+                    "--concurrency",
+                    "--backend",
+                    "--gpu-type",
+                    "--tensor-parallel",
+                    "--served-model-name",
+                    "--api-key-env",
+                    "--extra-arg",
+                    "--host-ram-gb",
+                    "--image",
+                ]
+            ),
+            st.one_of(
+                st.integers(-5, 300_000).map(str),
+                st.text(string.ascii_letters + string.digits + ".-_:", max_size=12),
+            ),
         ),
         max_size=3,
     ),

@@ -17,7 +17,12 @@ def test_render_prints_yaml_to_stdout_only(capsys):
 
 def test_render_to_file_with_overrides(tmp_path, capsys):
     target = tmp_path / "stack.yml"
-    assert main(["render", "h100-fp8", "-o", str(target), "--context-length", "65536", "--port", "8001"]) == 0
+    assert (
+        main(
+            ["render", "h100-fp8", "-o", str(target), "--context-length", "65536", "--port", "8001"]
+        )
+        == 0
+    )
     data = yaml.safe_load(target.read_text())
     command = data["services"]["server"]["command"]
     assert command[command.index("--max-model-len") + 1] == "65536"
@@ -58,8 +63,17 @@ def test_usage_errors_exit_2(capsys):
 def test_list_shows_every_profile_and_whether_it_fits(capsys):
     assert main(["list", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out)
-    assert {r["profile"] for r in rows} >= {"3090-int4", "4090-int4", "a100-fp8", "h100-fp8", "4xh100-bf16",
-                                          "h200-fp8", "h200-bf16", "4xh20-bf16", "h100-int4"}
+    assert {r["profile"] for r in rows} >= {
+        "3090-int4",
+        "4090-int4",
+        "a100-fp8",
+        "h100-fp8",
+        "4xh100-bf16",
+        "h200-fp8",
+        "h200-bf16",
+        "4xh20-bf16",
+        "h100-int4",
+    }
     assert all(r["fits"] for r in rows)
 
 
@@ -99,8 +113,10 @@ def test_schema_is_json_schema_of_profiles_files(capsys):
 
 def test_invalid_profiles_file_names_file_and_field(tmp_path, capsys):
     user = tmp_path / "bad.yml"
-    user.write_text("profiles:\n  x:\n    description: d\n    hardware: {gpu: h200, count: 1}\n"
-                    "    checkpoint: ling-2.6-flash-fp8\n    backend: {engine: vllm, tensor_paralel: 2}\n")
+    user.write_text(
+        "profiles:\n  x:\n    description: d\n    hardware: {gpu: h200, count: 1}\n"
+        "    checkpoint: ling-2.6-flash-fp8\n    backend: {engine: vllm, tensor_paralel: 2}\n"
+    )
     assert main(["render", "x", "--profiles-file", str(user)]) == 1
     err = capsys.readouterr().err
     assert f"{user}: profiles.x.backend.vllm.tensor_paralel: Extra inputs are not permitted" in err

@@ -36,7 +36,9 @@ def test_vllm_tool_calling_needs_both_flags_with_hermes():
 
 def test_tool_calling_can_be_switched_off():
     _, svc = service("h100-fp8", tool_calling=False)
-    assert "--tool-call-parser" not in svc.command and "--enable-auto-tool-choice" not in svc.command
+    assert (
+        "--tool-call-parser" not in svc.command and "--enable-auto-tool-choice" not in svc.command
+    )
 
 
 def test_vllm_tensor_parallel_follows_gpu_count():
@@ -90,7 +92,10 @@ def test_context_above_native_adds_yarn_override():
     overrides = json.loads(flag(vllm.command, "--hf-overrides"))
     assert overrides["rope_scaling"]["factor"] == 2.0
     _, sgl = service("h200-bf16", context_length=262_144)
-    assert json.loads(flag(sgl.command, "--json-model-override-args"))["rope_scaling"]["rope_type"] == "yarn"
+    assert (
+        json.loads(flag(sgl.command, "--json-model-override-args"))["rope_scaling"]["rope_type"]
+        == "yarn"
+    )
     _, native = service("h200-fp8", context_length=131_072)
     assert "--hf-overrides" not in native.command
 

@@ -27,8 +27,13 @@ def _require(available: bool, what: str) -> None:
 
 
 def rendered() -> list[tuple[str, str]]:
-    cases = [(name, render_yaml(compile_stack(load_stack(name)).project)) for name in catalog.builtin_profiles()]
-    variant = load_stack("h100-fp8", Overrides(bind="0.0.0.0", api_key_env="LING_KEY", context_length=262144))
+    cases = [
+        (name, render_yaml(compile_stack(load_stack(name)).project))
+        for name in catalog.builtin_profiles()
+    ]
+    variant = load_stack(
+        "h100-fp8", Overrides(bind="0.0.0.0", api_key_env="LING_KEY", context_length=262144)
+    )
     cases.append(("h100-fp8+overrides", render_yaml(compile_stack(variant).project)))
     return cases
 

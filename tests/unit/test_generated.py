@@ -10,7 +10,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_generated_files_are_up_to_date():
     stale = [
-        rel for rel, text in generated_files().items()
+        rel
+        for rel, text in generated_files().items()
         if not (ROOT / rel).exists() or (ROOT / rel).read_text(encoding="utf-8") != text
     ]
     assert not stale, f"run `make stacks`; stale or missing: {stale}"

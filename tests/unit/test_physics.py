@@ -23,7 +23,7 @@ def test_linear_attention_state_is_56_mib_per_sequence():
 def test_hybrid_layout_has_four_mla_layers():
     mla = [i for i in range(physics.NUM_LAYERS) if (i + 1) % 8 == 0]
     assert mla == [7, 15, 23, 31]
-    assert physics.MLA_LAYERS == len(mla)
+    assert len(mla) == physics.MLA_LAYERS
 
 
 def test_routed_and_other_params_reproduce_total_and_active():

@@ -6,12 +6,39 @@ import sys
 import ling_compose
 
 EXPECTED = {
-    "EXIT_CODES", "GPU", "Checkpoint", "Compiled", "ComposeProject", "ConfigError", "DockerError",
-    "FitError", "FlagError", "Hardware", "HardwareError", "HardwareSpec", "HealthError",
-    "LingComposeError", "LlamaCppOptions", "Overrides", "Plan", "ProfileSpec", "SGLangOptions",
-    "ServingOptions", "Stack", "UsageError", "VLLMOptions", "__version__", "all_profiles",
-    "apply_overrides", "check_fits", "compile_stack", "load_stack", "make_plan", "render",
-    "render_yaml", "resolve",
+    "EXIT_CODES",
+    "GPU",
+    "Checkpoint",
+    "Compiled",
+    "ComposeProject",
+    "ConfigError",
+    "DockerError",
+    "FitError",
+    "FlagError",
+    "Hardware",
+    "HardwareError",
+    "HardwareSpec",
+    "HealthError",
+    "LingComposeError",
+    "LlamaCppOptions",
+    "Overrides",
+    "Plan",
+    "ProfileSpec",
+    "SGLangOptions",
+    "ServingOptions",
+    "Stack",
+    "UsageError",
+    "VLLMOptions",
+    "__version__",
+    "all_profiles",
+    "apply_overrides",
+    "check_fits",
+    "compile_stack",
+    "load_stack",
+    "make_plan",
+    "render",
+    "render_yaml",
+    "resolve",
 }
 
 
@@ -46,5 +73,7 @@ def test_render_path_does_not_import_docker_or_requests():
         "import sys, ling_compose; ling_compose.render('h100-fp8');"
         "print(sorted(m for m in ('docker', 'requests') if m in sys.modules))"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=True, capture_output=True, text=True
+    ).stdout
     assert out.strip() == "[]"
