@@ -1,0 +1,71 @@
+"""`doctor`: pre-flight checks (Docker, NVIDIA runtime, driver vs image CUDA, GPUs, disk, RAM)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ling_compose.errors import ConfigError
+from ling_compose.hardware.preflight import (
+    Finding,
+    PreflightRequirements,
+    has_failures,
+    real_probes,
+    run_checks,
+)
+
+_MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser(
+        "doctor",
+        help="pre-flight checks for running a stack on this host",
+        description="Check Docker, the NVIDIA container runtime, the driver against the image's "
+        "CUDA, the GPUs, free disk where Docker keeps its data and host RAM. Exit 0 when no "
+        "check fails, 1 otherwise.",
+    )
+    parser.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs the stack needs")
+    parser.add_argument("--gpu-type", default=None, metavar="KEY", help="catalogue key, e.g. h200")
+    parser.add_argument("--ram-gb", type=float, default=0.0, help="host RAM needed (GB)")
+    parser.add_argument("--disk-gb", type=float, default=0.0, help="free disk needed (GB)")
+    parser.add_argument("--cuda", default="13.0", help="CUDA version the image is built on")
+    parser.add_argument("--image", default="", help="the pinned image, for variant advice")
+    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
+    parser.set_defaults(func=run)
+
+
+def requirements_from_flags(args: argparse.Namespace) -> PreflightRequirements:
+    return PreflightRequirements(
+        gpu_key=args.gpu_type,
+        gpu_count=args.gpus,
+        min_host_ram_gb=args.ram_gb,
+        disk_gb_needed=args.disk_gb,
+        min_driver_cuda=args.cuda,
+        image=args.image,
+    )
+
+
+def format_findings(findings: list[Finding]) -> str:
+    width = max(len(f.check) for f in findings)
+    lines = []
+    for f in findings:
+        lines.append(f"[{_MARK[f.status]:<4}] {f.check:<{width}}  {f.message}")
+        if f.fix:
+            lines.append(f"       {'':<{width}}  fix: {f.fix}")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    findings = run_checks(requirements_from_flags(args), real_probes())
+    if args.json:
+        print(json.dumps([f.model_dump(mode="json") for f in findings], indent=2))
+    else:
+        print(format_findings(findings))
+    if has_failures(findings):
+        failed = [f.check for f in findings if f.status == "fail"]
+        raise ConfigError(
+            f"doctor: {len(failed)} check(s) failed: {', '.join(failed)}",
+            hint="apply the fixes printed above, then run doctor again",
+        )
+    return 0
