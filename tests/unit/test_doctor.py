@@ -1,0 +1,366 @@
+"""doctor: each probe outcome gives the right finding and fix; the command's output and exit code."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ling_compose.errors import HardwareError
+from ling_compose.hardware.detect import DetectedHardware, DetectProbes, detect_hardware
+from ling_compose.hardware.nvidia_smi import NvidiaSmiOutput
+from ling_compose.hardware.preflight import (
+    DockerInfo,
+    Finding,
+    PreflightRequirements,
+    Probes,
+    has_failures,
+    parse_docker_info,
+    run_checks,
+    suggest_image_variant,
+)
+from ling_compose.hardware.raw import ProbeUnavailable
+from ling_compose.models.hardware import GB
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gpus"
+HEALTHY_DOCKER = DockerInfo(
+    reachable=True,
+    server_version="28.3.3",
+    root_dir="/var/lib/docker",
+    runtimes=["io.containerd.runc.v2", "nvidia", "runc"],
+    default_runtime="runc",
+)
+
+
+def hardware(host: str) -> DetectedHardware:
+    folder = FIXTURES / host
+    nvml = folder / "probe-nvml.json"
+    smi = folder / "nvidia-smi-query.csv"
+
+    def no_nvml() -> Any:
+        raise ProbeUnavailable("not recorded")
+
+    def smi_probe() -> NvidiaSmiOutput:
+        return NvidiaSmiOutput(smi.read_text(), (folder / "nvidia-smi.txt").read_text())
+
+    return detect_hardware(
+        DetectProbes(
+            nvml=(lambda: json.loads(nvml.read_text())) if nvml.exists() else no_nvml,
+            nvidia_smi=smi_probe,
+            meminfo=lambda: (folder / "meminfo.txt").read_text(),
+        )
+    )
+
+
+def probes(
+    host: str | None = "h100-4x",
+    *,
+    docker: DockerInfo = HEALTHY_DOCKER,
+    on_path: tuple[str, ...] = (),
+    free_gb: float | None = 1000,
+    ram_gb: float | None = 512,
+    existing: tuple[str, ...] = (),
+) -> Probes:
+    def detect() -> DetectedHardware:
+        if host is None:
+            raise HardwareError(
+                "no NVIDIA GPU detected (NVML: no bindings; nvidia-smi: not on PATH)",
+                hint="install the NVIDIA driver",
+            )
+        return hardware(host)
+
+    return Probes(
+        docker_info=lambda: docker,
+        which=lambda name: f"/usr/bin/{name}" if name in on_path else None,
+        disk_free_bytes=lambda path: None if free_gb is None else int(free_gb * GB),
+        hardware=detect,
+        path_exists=lambda path: path in existing,
+        host_ram_bytes=lambda: None if ram_gb is None else int(ram_gb * GB),
+    )
+
+
+def by_check(findings: list[Finding]) -> dict[str, Finding]:
+    return {f.check: f for f in findings}
+
+
+H100_STACK = PreflightRequirements(
+    gpu_key="h100-sxm-80gb",
+    gpu_count=4,
+    min_host_ram_gb=0,
+    disk_gb_needed=120,
+    min_driver_cuda="13.0",
+    image="vllm/vllm-openai:v0.33.0",
+)
+
+
+def test_all_ok_on_a_ready_host() -> None:
+    findings = run_checks(H100_STACK, probes())
+    assert [f.check for f in findings] == [
+        "docker",
+        "nvidia-runtime",
+        "driver",
+        "gpus",
+        "disk",
+        "host-ram",
+    ]
+    assert {f.status for f in findings} == {"ok"}
+    assert not has_failures(findings)
+    assert all(f.fix is None for f in findings)
+
+
+def test_docker_not_installed() -> None:
+    found = by_check(run_checks(H100_STACK, probes(docker=DockerInfo(cli_found=False))))
+    assert found["docker"].status == "fail"
+    assert "not installed" in found["docker"].message
+    assert found["docker"].fix is not None and "install Docker Engine" in found["docker"].fix
+
+
+def test_daemon_down() -> None:
+    down = parse_docker_info(
+        1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock."
+    )
+    found = by_check(run_checks(H100_STACK, probes(docker=down, existing=("/var/lib/docker",))))
+    assert found["docker"].status == "fail"
+    assert "Cannot connect to the Docker daemon" in found["docker"].message
+    assert found["docker"].fix is not None and "systemctl start docker" in found["docker"].fix
+    # Without the daemon the disk check falls back to Docker's default data root.
+    assert "/var/lib/docker (default Docker data root)" in found["disk"].message
+
+
+def test_docker_info_with_server_errors_counts_as_down() -> None:
+    stdout = json.dumps({"ServerErrors": ["permission denied while trying to connect"]})
+    info = parse_docker_info(0, stdout, "")
+    assert not info.reachable and info.error == "permission denied while trying to connect"
+
+
+def test_docker_info_parsed() -> None:
+    stdout = json.dumps(
+        {
+            "ServerVersion": "28.3.3",
+            "DockerRootDir": "/data/docker",
+            "Runtimes": {"runc": {}, "nvidia": {"path": "nvidia-container-runtime"}},
+            "DefaultRuntime": "runc",
+        }
+    )
+    info = parse_docker_info(0, stdout, "")
+    assert info.reachable and info.root_dir == "/data/docker"
+    assert info.runtimes == ["nvidia", "runc"]
+
+
+def test_no_nvidia_runtime() -> None:
+    docker = HEALTHY_DOCKER.model_copy(update={"runtimes": ["runc"]})
+    found = by_check(run_checks(H100_STACK, probes(docker=docker)))
+    assert found["nvidia-runtime"].status == "fail"
+    assert "could not select device driver" in found["nvidia-runtime"].message
+    assert found["nvidia-runtime"].fix is not None
+    assert "nvidia-ctk runtime configure" in found["nvidia-runtime"].fix
+
+
+def test_toolkit_hook_on_path_is_enough() -> None:
+    docker = HEALTHY_DOCKER.model_copy(update={"runtimes": ["runc"]})
+    found = by_check(
+        run_checks(H100_STACK, probes(docker=docker, on_path=("nvidia-container-runtime-hook",)))
+    )
+    assert found["nvidia-runtime"].status == "ok"
+
+
+def test_toolkit_found_but_daemon_unreachable_is_a_warning() -> None:
+    found = by_check(
+        run_checks(
+            H100_STACK,
+            probes(docker=DockerInfo(error="down"), on_path=("nvidia-container-toolkit",)),
+        )
+    )
+    assert found["nvidia-runtime"].status == "warn"
+
+
+def test_old_driver_suggests_the_cu129_variant() -> None:
+    stack = H100_STACK.model_copy(update={"gpu_key": "rtx-3090", "gpu_count": 2})
+    found = by_check(run_checks(stack, probes("rtx3090-2x")))
+    driver = found["driver"]
+    assert driver.status == "fail"
+    assert "driver 575.57.08 supports CUDA 12.9" in driver.message
+    assert "CUDA 13.0 (driver >= 580.65.06)" in driver.message
+    assert driver.fix == (
+        "upgrade the NVIDIA driver to 580.65.06 or newer, or use the image variant built for "
+        "an older CUDA: vllm/vllm-openai:v0.33.0-cu129"
+    )
+
+
+def test_driver_too_old_for_every_variant() -> None:
+    stack = H100_STACK.model_copy(update={"gpu_key": "rtx-4090", "gpu_count": 1})
+    driver = by_check(run_checks(stack, probes("rtx4090-1x")))["driver"]
+    assert driver.status == "fail"
+    assert driver.fix == "upgrade the NVIDIA driver to 580.65.06 or newer"
+
+
+def test_image_variants() -> None:
+    assert suggest_image_variant("vllm/vllm-openai:v0.33.0", "12.9") == (
+        "vllm/vllm-openai:v0.33.0-cu129"
+    )
+    assert suggest_image_variant("vllm/vllm-openai:v0.33.0-cu129", "13.0") == (
+        "vllm/vllm-openai:v0.33.0"
+    )
+    assert suggest_image_variant("vllm/vllm-openai:v0.33.0", "12.8") is None
+    assert suggest_image_variant("lmsysorg/sglang:v0.5.23-cu130", "12.9") == (
+        "lmsysorg/sglang:v0.5.23-cu129"
+    )
+    assert suggest_image_variant("ghcr.io/ggml-org/llama.cpp:server-cuda13", "12.4") is None
+
+
+def test_low_disk() -> None:
+    disk = by_check(run_checks(H100_STACK, probes(free_gb=50)))["disk"]
+    assert disk.status == "fail"
+    assert disk.message == (
+        "50 GB free at /var/lib/docker (Docker data root); the checkpoint needs 120 GB"
+    )
+    assert disk.fix is not None and "data-root" in disk.fix
+
+
+def test_unreadable_disk_is_a_warning() -> None:
+    disk = by_check(run_checks(H100_STACK, probes(free_gb=None)))["disk"]
+    assert disk.status == "warn"
+
+
+def test_low_host_ram_for_offloaded_experts() -> None:
+    stack = H100_STACK.model_copy(update={"min_host_ram_gb": 256})
+    ram = by_check(run_checks(stack, probes(ram_gb=128)))["host-ram"]
+    assert ram.status == "fail"
+    assert ram.message == "host RAM 128 GB < 256 GB needed for offloaded experts"
+    assert by_check(run_checks(stack, probes(ram_gb=None)))["host-ram"].status == "warn"
+
+
+def test_wrong_gpu_count() -> None:
+    stack = H100_STACK.model_copy(update={"gpu_count": 8})
+    gpus = by_check(run_checks(stack, probes("h100-4x")))["gpus"]
+    assert gpus.status == "fail"
+    assert gpus.message == "found 4x h100-sxm-80gb: 4 usable, the stack needs 8x h100-sxm-80gb"
+
+
+def test_wrong_gpu_type() -> None:
+    gpus = by_check(run_checks(H100_STACK, probes("h20-8x")))["gpus"]
+    assert gpus.status == "fail"
+    assert gpus.message == "found 8x h20; the stack needs 4x h100-sxm-80gb"
+    assert gpus.fix is not None and "recommend" in gpus.fix
+
+
+def test_mixed_host_counts_only_the_wanted_type() -> None:
+    stack = H100_STACK.model_copy(update={"gpu_key": "rtx-4090", "gpu_count": 2})
+    gpus = by_check(run_checks(stack, probes("mixed-4090-3090-smi")))["gpus"]
+    assert gpus.status == "fail"
+    assert "1x rtx-4090, 1x rtx-3090: 1 usable" in gpus.message
+
+
+def test_more_gpus_than_needed_is_fine() -> None:
+    stack = H100_STACK.model_copy(update={"gpu_key": "h20", "gpu_count": 4})
+    assert by_check(run_checks(stack, probes("h20-8x")))["gpus"].status == "ok"
+
+
+def test_no_gpu() -> None:
+    found = by_check(run_checks(H100_STACK, probes(None)))
+    assert found["gpus"].status == "fail"
+    assert found["gpus"].message.startswith("no NVIDIA GPU detected")
+    assert found["driver"].status == "fail"
+    assert found["driver"].fix == "install the NVIDIA driver 580.65.06 or newer"
+    assert found["host-ram"].status == "ok"  # RAM is read without a GPU
+
+
+def test_requirements_are_strict() -> None:
+    with pytest.raises(ValueError):
+        PreflightRequirements(min_driver_cuda="thirteen")
+    with pytest.raises(ValueError):
+        PreflightRequirements.model_validate({"gpu_count": 1, "gpu_kind": "h200"})
+
+
+# --- the command, in-process -------------------------------------------------------------
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
+    from ling_compose import cli as cli_module
+    from ling_compose import commands
+    from ling_compose.commands import detect, doctor
+
+    modules = list(commands.COMMAND_MODULES)
+    for module in (detect, doctor):
+        if module not in modules:
+            modules.append(module)
+    monkeypatch.setattr(commands, "COMMAND_MODULES", modules)
+    monkeypatch.setattr(cli_module, "COMMAND_MODULES", modules)
+    return cli_module.main
+
+
+def _fake(monkeypatch: pytest.MonkeyPatch, fake: Probes) -> None:
+    from ling_compose.commands import doctor
+
+    monkeypatch.setattr(doctor, "real_probes", lambda: fake)
+
+
+def test_cli_doctor_ok_exits_0(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake(monkeypatch, probes("h100-4x"))
+    argv = ["doctor", "--gpus", "4", "--gpu-type", "h100-sxm-80gb", "--disk-gb", "120"]
+    assert cli(argv) == 0
+    out, err = capsys.readouterr()
+    assert err == ""
+    assert out.splitlines()[0] == (
+        "[ok  ] docker          Docker 28.3.3 reachable (data root /var/lib/docker)"
+    )
+    assert "[ok  ] gpus            found 4x h100-sxm-80gb; the stack needs 4x h100-sxm-80gb" in out
+
+
+def test_cli_doctor_failures_exit_1_with_fixes(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake(monkeypatch, probes("rtx3090-2x", docker=DockerInfo(cli_found=False)))
+    argv = [
+        "doctor",
+        "--gpus",
+        "2",
+        "--gpu-type",
+        "rtx-3090",
+        "--image",
+        "vllm/vllm-openai:v0.33.0",
+    ]
+    assert cli(argv) == 1
+    out, err = capsys.readouterr()
+    assert "[FAIL] docker          Docker is not installed (no `docker` on PATH)" in out
+    assert "fix: upgrade the NVIDIA driver to 580.65.06 or newer, or use the image variant" in out
+    assert err == (
+        "error: doctor: 3 check(s) failed: docker, nvidia-runtime, driver\n"
+        "Hint: apply the fixes printed above, then run doctor again\n"
+    )
+
+
+def test_cli_doctor_json(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _fake(monkeypatch, probes("h100-4x"))
+    assert cli(["doctor", "--gpus", "4", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [d["status"] for d in data] == ["ok"] * 6
+    assert set(data[0]) == {"check", "status", "message", "fix"}
+
+
+def test_cli_doctor_output_recorded_on_the_h200(
+    cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replays the device run (no Docker there, 64 GiB disk, 135 GB RAM) and compares."""
+    _fake(
+        monkeypatch,
+        probes(
+            "h200-1x-real",
+            docker=DockerInfo(cli_found=False, error="the docker CLI is not on PATH"),
+            free_gb=69.4,
+            ram_gb=135.1,
+        ),
+    )
+    argv = "doctor --gpus 1 --gpu-type h200 --disk-gb 20 --ram-gb 16 --cuda 13.0"
+    assert cli([*argv.split(), "--image", "vllm/vllm-openai:v0.33.0"]) == 1
+    out, err = capsys.readouterr()
+    recorded = (FIXTURES / "h200-1x-real" / "doctor.txt").read_text().split("\n\n")[0]
+    lines = recorded.splitlines()[1:-1]  # drop the command line and the exit marker
+    assert (out + err).splitlines() == lines
