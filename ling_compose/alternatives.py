@@ -11,7 +11,8 @@ from ling_compose.plan import Suggestion, make_plan
 GPU_COUNTS = (1, 2, 4, 8)
 
 
-def _with_gpus(stack: Stack, count: int) -> Stack:
+def with_gpus(stack: Stack, count: int) -> Stack:
+    """The stack on `count` GPUs of its type, parallelism re-derived."""
     backend = stack.backend
     tp, pp = count, 1
     if isinstance(backend, VLLMOptions) and count == 8:
@@ -35,7 +36,7 @@ def nearest(stack: Stack) -> list[Suggestion]:
     out: list[Suggestion] = []
     if not isinstance(stack.backend, LlamaCppOptions):
         for count in GPU_COUNTS:
-            candidate = _with_gpus(stack, count)
+            candidate = with_gpus(stack, count)
             if count > stack.hardware.count and make_plan(candidate).fits:
                 out.append((f"--gpus {count}", candidate))
                 break  # the smallest count that fits is the nearest

@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ling_compose.commands import catalog_cmds, render, show
+from ling_compose.commands import catalog_cmds, recommend, render, show
 
-COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show]
+COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show, recommend]

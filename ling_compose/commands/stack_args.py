@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ling_compose import catalog
 from ling_compose.compose import Compiled, compile_stack
+from ling_compose.errors import ConfigError
 from ling_compose.loader import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.stack import Stack
@@ -56,7 +58,30 @@ def overrides_from_args(args: argparse.Namespace) -> Overrides:
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:
-    return load_stack(args.profile, overrides_from_args(args), args.profiles_file)
+    overrides = overrides_from_args(args)
+    if args.profile == "auto":
+        # Detection is I/O and needs NVML or nvidia-smi: imported only for `auto`.
+        from ling_compose.commands.recommend import best_for_this_host
+
+        best = best_for_this_host()
+        if best.stack.hardware.gpu.key not in catalog.gpus():
+            if overrides != Overrides():
+                raise ConfigError(
+                    "overrides with `auto` need a GPU from the catalogue; this one was measured",
+                    hint=f"render the chosen profile explicitly: `render {best.label} ...`",
+                )
+            return best.stack
+        hw, plan = best.stack.hardware, best.plan
+        derived = Overrides(
+            gpu=hw.gpu.key,
+            gpus=hw.count,
+            host_ram_gb=hw.host_ram_gb,
+            tensor_parallel=plan.tensor_parallel,
+            pipeline_parallel=plan.pipeline_parallel,
+        )
+        merged = derived.model_copy(update=overrides.model_dump(exclude_defaults=True))
+        return load_stack(best.render_args[0], merged, args.profiles_file)
+    return load_stack(args.profile, overrides, args.profiles_file)
 
 
 def compiled_from_args(args: argparse.Namespace) -> Compiled:
