@@ -15,6 +15,20 @@ from ling_compose.models.base import StrictModel
 LABEL_PREFIX = "io.ling-compose"
 
 
+def _seconds(value: Any) -> int:
+    """Compose durations as rendered ("90s", "2m", "1h30m") back to whole seconds."""
+    text = str(value)
+    units = {"h": 3600, "m": 60, "s": 1}
+    total, number = 0.0, ""
+    for ch in text:
+        if ch.isdigit() or ch == ".":
+            number += ch
+        elif ch in units and number:
+            total += float(number) * units[ch]
+            number = ""
+    return int(total + (float(number) if number else 0))
+
+
 class Healthcheck(StrictModel):
     test: list[str] = Field(description='Exec form, e.g. ["CMD", "curl", "-fsS", URL]')
     interval_s: int = 15
@@ -33,6 +47,16 @@ class Healthcheck(StrictModel):
             "start_period": f"{self.start_period_s}s",
         }
 
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> Healthcheck:
+        return cls(
+            test=[str(t) for t in data["test"]],
+            interval_s=_seconds(data.get("interval", "15s")),
+            timeout_s=_seconds(data.get("timeout", "5s")),
+            retries=int(data.get("retries", 5)),
+            start_period_s=_seconds(data.get("start_period", "0s")),
+        )
+
 
 class PortMapping(StrictModel):
     host_ip: str = "127.0.0.1"
@@ -42,6 +66,15 @@ class PortMapping(StrictModel):
     def to_compose(self) -> str:
         return f"{self.host_ip}:{self.host_port}:{self.container_port}"
 
+    @classmethod
+    def from_compose(cls, text: str) -> PortMapping:
+        parts = str(text).rsplit(":", 2)
+        host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+        host_port, container = parts[-2], parts[-1]
+        return cls(
+            host_ip=host_ip, host_port=int(host_port), container_port=int(container.split("/")[0])
+        )
+
 
 class VolumeMount(StrictModel):
     source: str = Field(description="Named volume (declared in the project) or host path")
@@ -50,6 +83,12 @@ class VolumeMount(StrictModel):
 
     def to_compose(self) -> str:
         return f"{self.source}:{self.target}" + (":ro" if self.read_only else "")
+
+    @classmethod
+    def from_compose(cls, text: str) -> VolumeMount:
+        parts = str(text).split(":")
+        read_only = len(parts) == 3 and parts[2] == "ro"
+        return cls(source=parts[0], target=parts[1], read_only=read_only)
 
 
 class GpuReservation(StrictModel):
@@ -66,6 +105,15 @@ class GpuReservation(StrictModel):
             entry["count"] = self.count
         entry["capabilities"] = ["gpu"]
         return entry
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> GpuReservation:
+        ids = data.get("device_ids")
+        count = data.get("count")
+        return cls(
+            count=int(count) if ids is None and count not in (None, "all") else None,
+            device_ids=[str(i) for i in ids] if ids is not None else None,
+        )
 
 
 class Build(StrictModel):
@@ -85,6 +133,17 @@ class Build(StrictModel):
         if self.args:
             out["args"] = dict(self.args)
         return out
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any] | str) -> Build:
+        if isinstance(data, str):
+            return cls(context=data)
+        return cls(
+            context=str(data["context"]),
+            dockerfile=data.get("dockerfile"),
+            target=data.get("target"),
+            args={str(k): str(v) for k, v in (data.get("args") or {}).items()},
+        )
 
 
 class Service(StrictModel):
@@ -137,12 +196,41 @@ class Service(StrictModel):
             out["labels"] = dict(self.labels)
         return out
 
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> Service:
+        """Read back what to_compose wrote (a file ling_compose rendered)."""
+        devices = (
+            ((data.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
+        ).get("devices") or []
+        return cls(
+            image=str(data["image"]),
+            build=Build.from_compose(data["build"]) if "build" in data else None,
+            entrypoint=[str(a) for a in data["entrypoint"]] if "entrypoint" in data else None,
+            command=[str(a) for a in data.get("command") or []],
+            environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
+            ports=[PortMapping.from_compose(p) for p in data.get("ports") or []],
+            volumes=[VolumeMount.from_compose(v) for v in data.get("volumes") or []],
+            ipc=data.get("ipc"),
+            shm_size=data.get("shm_size"),
+            ulimits=dict(data.get("ulimits") or {}),
+            gpus=GpuReservation.from_compose(devices[0]) if devices else None,
+            healthcheck=Healthcheck.from_compose(data["healthcheck"])
+            if "healthcheck" in data
+            else None,
+            restart=data.get("restart", "unless-stopped"),
+            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+        )
+
 
 class NamedVolume(StrictModel):
     labels: dict[str, str] = Field(default_factory=dict)
 
     def to_compose(self) -> dict[str, Any]:
         return {"labels": dict(self.labels)} if self.labels else {}
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any] | None) -> NamedVolume:
+        return cls(labels={str(k): str(v) for k, v in ((data or {}).get("labels") or {}).items()})
 
 
 class ComposeProject(StrictModel):
@@ -164,3 +252,21 @@ class ComposeProject(StrictModel):
         if self.volumes:
             out["volumes"] = {name: vol.to_compose() for name, vol in self.volumes.items()}
         return out
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> ComposeProject:
+        """Read back a file ling_compose rendered; the project name is x-ling-compose.project."""
+        meta = dict(data.get("x-ling-compose") or {})
+        name = meta.pop("project", None)
+        if not name:
+            raise ValueError("no x-ling-compose.project: not a file ling_compose rendered")
+        return cls(
+            name=str(name),
+            services={
+                str(k): Service.from_compose(v) for k, v in (data.get("services") or {}).items()
+            },
+            volumes={
+                str(k): NamedVolume.from_compose(v) for k, v in (data.get("volumes") or {}).items()
+            },
+            metadata={str(k): str(v) for k, v in meta.items()},
+        )

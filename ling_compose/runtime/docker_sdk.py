@@ -1,0 +1,420 @@
+"""The docker SDK seam: the only module importing `docker`; engine errors become DockerError here."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, NoReturn, TypeVar
+
+import docker
+import docker.errors
+import docker.types
+from docker.models.containers import Container
+
+from ling_compose.errors import DockerError
+from ling_compose.runtime.base import ContainerState, Progress
+from ling_compose.runtime.spec import (
+    COMPOSE_HASH,
+    COMPOSE_PROJECT,
+    COMPOSE_SERVICE,
+    LC_PROJECT,
+    ContainerSpec,
+)
+
+T = TypeVar("T")
+
+NVIDIA_TOOLKIT_HINT = (
+    "install the NVIDIA Container Toolkit on the host and register it with Docker: "
+    "`apt-get install -y nvidia-container-toolkit && nvidia-ctk runtime configure --runtime=docker "
+    "&& systemctl restart docker` (repository setup: https://docs.nvidia.com/datacenter/"
+    "cloud-native/container-toolkit/latest/install-guide.html); check with "
+    "`docker run --rm --gpus all ubuntu nvidia-smi`"
+)
+DAEMON_HINT = (
+    "is the Docker daemon running (`docker info`)? Check DOCKER_HOST, that /var/run/docker.sock "
+    "exists, and that your user may use it (root or the `docker` group)"
+)
+_PORT_PATTERNS = (
+    re.compile(r"Bind for (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+) failed: port is already allocated"),
+    re.compile(r"listen tcp[46]? (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+): bind: address already in use"),
+)
+_NS = 1_000_000_000
+
+
+def translate(err: BaseException, doing: str) -> DockerError:
+    """One place that turns docker-py/transport exceptions into DockerError with a remedy."""
+    text = _explain(err)
+    if "could not select device driver" in text:
+        return DockerError(
+            f"{doing}: the Docker engine has no NVIDIA GPU runtime ({text.strip()})",
+            hint=NVIDIA_TOOLKIT_HINT,
+        )
+    for pattern in _PORT_PATTERNS:
+        match = pattern.search(text)
+        if match:
+            port = match.group("port")
+            ip = match.group("ip") or "0.0.0.0"
+            return DockerError(
+                f"{doing}: host port {port} (on {ip}) is already in use",
+                hint=f"pick a free host port with `--port N` (e.g. `up PROFILE --port {int(port) + 1}`),"
+                f" or stop what listens there (`ss -ltnp 'sport = :{port}'`, `docker ps`)",
+            )
+    if isinstance(err, docker.errors.ImageNotFound):
+        return DockerError(f"{doing}: image not found ({text})",
+                           hint="check the image name and tag, or build/load it locally first")
+    if isinstance(err, docker.errors.BuildError):
+        tail = "\n".join(
+            str(chunk.get("stream") or chunk.get("error") or "").rstrip()
+            for chunk in list(err.build_log)[-10:]
+            if isinstance(chunk, dict)
+        )
+        return DockerError(f"{doing}: image build failed: {err.msg}\n{tail}".rstrip(),
+                           hint="fix the build context or Dockerfile; the build log is above")
+    if isinstance(err, docker.errors.APIError):
+        return DockerError(f"{doing}: Docker refused: {text}",
+                           hint="see the engine's message above; `docker info` shows its state")
+    # requests' ConnectionError derives from OSError; docker-py raises DockerException when it
+    # cannot even negotiate the API version.
+    if isinstance(err, OSError | docker.errors.DockerException):
+        return DockerError(f"{doing}: cannot reach the Docker daemon ({text})", hint=DAEMON_HINT)
+    return DockerError(f"{doing}: {text}")
+
+
+def _explain(err: BaseException) -> str:
+    if isinstance(err, docker.errors.APIError) and err.explanation:
+        return str(err.explanation)
+    return str(err)
+
+
+def _call(doing: str, fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except (docker.errors.DockerException, OSError) as err:
+        raise translate(err, doing) from err
+
+
+def _raise(doing: str, err: BaseException) -> NoReturn:
+    raise translate(err, doing) from err
+
+
+def _state(c: Container) -> ContainerState:
+    attrs: dict[str, Any] = c.attrs
+    state: dict[str, Any] = attrs.get("State") or {}
+    health: dict[str, Any] = state.get("Health") or {}
+    log = health.get("Log") or []
+    labels: dict[str, str] = (attrs.get("Config") or {}).get("Labels") or {}
+    return ContainerState(
+        id=str(c.id),
+        name=str(c.name),
+        service=labels.get(COMPOSE_SERVICE, ""),
+        status=str(state.get("Status", "unknown")),
+        exit_code=state.get("ExitCode"),
+        oom_killed=bool(state.get("OOMKilled")),
+        restart_count=int(attrs.get("RestartCount") or 0),
+        health=health.get("Status"),
+        health_log=str(log[-1].get("Output", "")).strip() if log else "",
+        config_hash=labels.get(COMPOSE_HASH),
+        image=str((attrs.get("Config") or {}).get("Image", "")),
+        labels=labels,
+        error=str(state.get("Error") or ""),
+    )
+
+
+def _fmt_bytes(n: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+class DockerRuntime:
+    """Runtime over the docker SDK. `base_url` (e.g. unix:///tmp/other.sock) picks an engine;
+    by default DOCKER_HOST or the local socket."""
+
+    def __init__(self, base_url: str | None = None, client: docker.DockerClient | None = None):
+        doing = "connecting to the Docker daemon"
+        if client is not None:
+            self.client = client
+        elif base_url is not None:
+            self.client = _call(doing, lambda: docker.DockerClient(base_url=base_url))
+        else:
+            self.client = _call(doing, docker.from_env)
+        _call(doing, self.client.ping)
+
+    # -- networks and volumes ------------------------------------------------------------------
+    def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
+        doing = f"creating network {name}"
+        if _call(doing, lambda: self.client.networks.list(names=[name])):
+            return False
+        try:
+            self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+        except docker.errors.APIError as err:
+            if err.status_code == 409:  # created concurrently: fine
+                return False
+            _raise(doing, err)
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+        return True
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        doing = f"creating volume {name}"
+        try:
+            self.client.volumes.get(name)
+            return False
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+        _call(doing, lambda: self.client.volumes.create(name=name, driver="local", labels=labels))
+        return True
+
+    def networks(self, project: str) -> list[str]:
+        found = _call("listing networks", lambda: self.client.networks.list(
+            filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        return sorted(str(n.name) for n in found)
+
+    def remove_network(self, name: str) -> None:
+        doing = f"removing network {name}"
+        try:
+            for net in self.client.networks.list(names=[name]):
+                if net.name == name:
+                    net.remove()
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+
+    def volumes(self, project: str) -> list[str]:
+        found = _call("listing volumes", lambda: self.client.volumes.list(
+            filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        return sorted(str(v.name) for v in found)
+
+    def remove_volume(self, name: str) -> None:
+        doing = f"removing volume {name}"
+        try:
+            self.client.volumes.get(name).remove()
+        except docker.errors.NotFound:
+            pass
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+
+    # -- images --------------------------------------------------------------------------------
+    def has_image(self, image: str) -> bool:
+        try:
+            self.client.images.get(image)
+            return True
+        except docker.errors.ImageNotFound:
+            return False
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(f"looking up image {image}", err)
+
+    def ensure_image(self, spec: ContainerSpec, progress: Progress) -> None:
+        if self.has_image(spec.image):
+            return
+        if spec.build is not None:
+            self._build(spec, progress)
+        else:
+            self._pull(spec.image, progress)
+
+    def _build(self, spec: ContainerSpec, progress: Progress) -> None:
+        assert spec.build is not None
+        doing = f"building image {spec.image} for service {spec.service}"
+        progress.line(f"{doing} from {spec.build.context}")
+        tail: list[str] = []
+        try:
+            stream = self.client.api.build(
+                path=spec.build.context, dockerfile=spec.build.dockerfile, tag=spec.image,
+                buildargs=spec.build.args or None, target=spec.build.target, rm=True,
+                decode=True,
+            )
+            for chunk in stream:
+                if "error" in chunk:
+                    raise DockerError(
+                        f"{doing}: {str(chunk['error']).strip()}\n" + "\n".join(tail[-10:]),
+                        hint="fix the build context or Dockerfile; the last build lines are above",
+                    )
+                line = str(chunk.get("stream", "")).strip()
+                if line:
+                    tail.append(line)
+                    progress.update(f"build {spec.service}: {line[:100]}")
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+        progress.line(f"built {spec.image}")
+
+    def _pull(self, image: str, progress: Progress) -> None:
+        doing = f"pulling image {image}"
+        progress.line(doing)
+        layers: dict[str, tuple[int, int]] = {}
+        start = time.monotonic()
+        try:
+            for event in self.client.api.pull(image, stream=True, decode=True):
+                if "error" in event:
+                    raise DockerError(
+                        f"{doing}: {str(event['error']).strip()}",
+                        hint="check the image name and tag, network access to its registry, and "
+                        "`docker login` for private registries; or build/load the image locally",
+                    )
+                layer = event.get("id")
+                detail = event.get("progressDetail") or {}
+                if layer and detail.get("total"):
+                    layers[str(layer)] = (int(detail.get("current", 0)), int(detail["total"]))
+                if layer and event.get("status") in ("Download complete", "Pull complete") and (
+                    str(layer) in layers
+                ):
+                    total = layers[str(layer)][1]
+                    layers[str(layer)] = (total, total)
+                done = sum(c for c, _ in layers.values())
+                total = sum(t for _, t in layers.values())
+                progress.update(
+                    f"pulling {image}: {_fmt_bytes(done)} of {_fmt_bytes(total)} "
+                    f"({len(layers)} layers, {time.monotonic() - start:.0f}s)"
+                )
+        except DockerError:
+            raise
+        except docker.errors.APIError as err:
+            raise DockerError(
+                f"{doing}: {_explain(err)}",
+                hint="check the image name and tag, network access to its registry, and "
+                "`docker login` for private registries; or build/load the image locally",
+            ) from err
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+        if not self.has_image(image):
+            raise DockerError(f"{doing}: the pull ended without the image",
+                              hint="check the tag exists for this platform")
+        progress.line(f"pulled {image} in {time.monotonic() - start:.0f}s")
+
+    # -- containers ----------------------------------------------------------------------------
+    def containers(self, project: str | None = None) -> list[ContainerState]:
+        label = f"{COMPOSE_PROJECT}={project}" if project else LC_PROJECT
+        found = _call("listing containers", lambda: self.client.containers.list(
+            all=True, filters={"label": label}))
+        return sorted((_state(c) for c in found), key=lambda s: s.name)
+
+    def inspect(self, container_id: str) -> ContainerState | None:
+        try:
+            return _state(self.client.containers.get(container_id))
+        except docker.errors.NotFound:
+            return None
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(f"inspecting container {container_id[:12]}", err)
+
+    def create(self, spec: ContainerSpec) -> ContainerState:
+        doing = f"creating container {spec.name}"
+        device_requests = []
+        if spec.gpu_count is not None or spec.gpu_device_ids is not None:
+            device_requests.append(docker.types.DeviceRequest(
+                driver="nvidia",
+                count=(spec.gpu_count or 0) if spec.gpu_device_ids is None else 0,
+                device_ids=spec.gpu_device_ids or [],
+                capabilities=[["gpu"]],
+            ))
+        mounts = [
+            docker.types.Mount(target=m.target, source=m.source,
+                               type="bind" if m.kind == "bind" else "volume", read_only=m.read_only)
+            for m in spec.mounts
+        ]
+        healthcheck = None
+        if spec.healthcheck is not None:
+            hc = spec.healthcheck
+            healthcheck = {
+                "test": hc.test, "interval": hc.interval_s * _NS, "timeout": hc.timeout_s * _NS,
+                "retries": hc.retries, "start_period": hc.start_period_s * _NS,
+            }
+        restart: dict[str, Any] = {"Name": "" if spec.restart == "no" else spec.restart}
+        if spec.restart == "on-failure":
+            restart["MaximumRetryCount"] = 0
+        kwargs: dict[str, Any] = {
+            "name": spec.name,
+            "command": spec.command or None,
+            "entrypoint": spec.entrypoint,
+            "environment": spec.environment,
+            "labels": spec.labels,
+            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
+            "mounts": mounts,
+            "device_requests": device_requests,
+            "healthcheck": healthcheck,
+            "restart_policy": restart,
+            "ulimits": [docker.types.Ulimit(name=n, soft=s, hard=h)
+                        for n, (s, h) in spec.ulimits.items()],
+            "network": spec.network,
+            "networking_config": {
+                spec.network: self.client.api.create_endpoint_config(aliases=[spec.service])
+            },
+            "detach": True,
+        }
+        if spec.ipc:
+            kwargs["ipc_mode"] = spec.ipc
+        if spec.shm_size:
+            kwargs["shm_size"] = spec.shm_size
+        container = _call(doing, lambda: self.client.containers.create(spec.image, **kwargs))
+        return _state(container)
+
+    def start(self, container_id: str) -> None:
+        def go() -> None:
+            self.client.containers.get(container_id).start()
+
+        _call("starting container", go)
+
+    def remove(self, container_id: str, timeout_s: int = 10) -> None:
+        doing = f"removing container {container_id[:12]}"
+        try:
+            container = self.client.containers.get(container_id)
+            if container.status in ("running", "restarting", "paused"):
+                container.stop(timeout=timeout_s)
+            container.remove(v=False, force=True)
+        except docker.errors.NotFound:
+            pass
+        except docker.errors.APIError as err:
+            # "removal already in progress" from a concurrent down: the goal is reached anyway.
+            if err.status_code != 409:
+                _raise(doing, err)
+        except (docker.errors.DockerException, OSError) as err:
+            _raise(doing, err)
+
+    def exits(self, container_id: str, since_epoch: float) -> tuple[list[int], bool]:
+        codes: list[int] = []
+        oom = False
+        try:
+            events = self.client.events(
+                since=int(since_epoch) - 1, until=int(time.time()) + 1, decode=True,
+                filters={"container": container_id, "event": ["die", "oom"]},
+            )
+            for event in events:
+                if event.get("status") == "oom" or event.get("Action") == "oom":
+                    oom = True
+                attrs = (event.get("Actor") or {}).get("Attributes") or {}
+                if (event.get("Action") or event.get("status")) == "die" and "exitCode" in attrs:
+                    codes.append(int(attrs["exitCode"]))
+        except (docker.errors.DockerException, OSError) as err:
+            _raise("reading container events", err)
+        return codes, oom
+
+    def logs(self, container_id: str, tail: int = 50) -> str:
+        try:
+            raw = self.client.containers.get(container_id).logs(
+                stdout=True, stderr=True, tail=tail)
+        except docker.errors.NotFound:
+            return ""
+        except (docker.errors.DockerException, OSError) as err:
+            _raise("reading logs", err)
+        return bytes(raw).decode("utf-8", errors="replace")
+
+    def follow_logs(self, container_id: str, tail: int = 50) -> Iterator[str]:
+        try:
+            stream = self.client.containers.get(container_id).logs(
+                stdout=True, stderr=True, tail=tail, stream=True, follow=True)
+            buf = b""
+            for chunk in stream:
+                buf += bytes(chunk)
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    yield line.decode("utf-8", errors="replace")
+            if buf:
+                yield buf.decode("utf-8", errors="replace")
+        except docker.errors.NotFound:
+            return
+        except (docker.errors.DockerException, OSError) as err:
+            _raise("following logs", err)

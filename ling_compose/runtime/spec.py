@@ -1,0 +1,276 @@
+"""ComposeProject → engine-neutral container specs with Compose labels and config hashes (pure)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ling_compose.errors import ConfigError
+from ling_compose.models.compose import LABEL_PREFIX, ComposeProject, Service
+from ling_compose.runtime.interpolate import interpolate
+
+# Standard Compose labels: `docker compose ps/down` (v2) and docker-compose 1.29 find
+# containers, networks and volumes of a project by these.
+COMPOSE_PROJECT = "com.docker.compose.project"
+COMPOSE_SERVICE = "com.docker.compose.service"
+COMPOSE_ONEOFF = "com.docker.compose.oneoff"
+COMPOSE_NUMBER = "com.docker.compose.container-number"
+COMPOSE_HASH = "com.docker.compose.config-hash"
+COMPOSE_WORKDIR = "com.docker.compose.project.working_dir"
+COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
+COMPOSE_NETWORK = "com.docker.compose.network"
+COMPOSE_VOLUME = "com.docker.compose.volume"
+
+LC_PROJECT = f"{LABEL_PREFIX}.project"
+LC_ENDPOINT = f"{LABEL_PREFIX}.endpoint"
+LC_MODEL = f"{LABEL_PREFIX}.served-model-name"
+LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
+LC_ENGINE = f"{LABEL_PREFIX}.engine"
+
+DEFAULT_NETWORK = "default"
+
+
+@dataclass(frozen=True)
+class PortSpec:
+    host_ip: str
+    host_port: int
+    container_port: int
+
+
+@dataclass(frozen=True)
+class MountSpec:
+    kind: str  # "volume" (full engine name) or "bind" (absolute host path)
+    source: str
+    target: str
+    read_only: bool
+
+
+@dataclass(frozen=True)
+class BuildSpec:
+    context: str  # absolute folder or a git URL
+    dockerfile: str | None
+    target: str | None
+    args: dict[str, str]
+
+
+@dataclass(frozen=True)
+class HealthSpec:
+    test: list[str]
+    interval_s: int
+    timeout_s: int
+    retries: int
+    start_period_s: int
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """One container to create, fully resolved (interpolated): what the runtime receives."""
+
+    project: str
+    service: str
+    name: str
+    image: str
+    build: BuildSpec | None
+    entrypoint: list[str] | None
+    command: list[str]
+    environment: dict[str, str]
+    ports: list[PortSpec]
+    mounts: list[MountSpec]
+    ipc: str | None
+    shm_size: str | None
+    ulimits: dict[str, tuple[int, int]]
+    gpu_count: int | None  # -1 means all GPUs
+    gpu_device_ids: list[str] | None
+    healthcheck: HealthSpec | None
+    restart: str
+    network: str
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_hash(self) -> str:
+        return self.labels[COMPOSE_HASH]
+
+
+@dataclass(frozen=True)
+class ProjectSpec:
+    name: str
+    network: str
+    network_labels: dict[str, str]
+    volumes: dict[str, dict[str, str]]  # engine volume name → labels
+    containers: list[ContainerSpec]
+    endpoint: str | None
+    served_model_name: str | None
+    health_path: str
+    engine: str | None
+    api_key: str | None  # resolved at run time for the health/smoke requests; never stored
+
+
+def container_name(project: str, service: str, number: int = 1) -> str:
+    return f"{project}-{service}-{number}"  # Compose v2's naming
+
+
+def network_name(project: str) -> str:
+    return f"{project}_{DEFAULT_NETWORK}"
+
+
+def volume_name(project: str, volume: str) -> str:
+    return f"{project}_{volume}"
+
+
+def _hash(payload: object) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _ulimits(raw: Mapping[str, int | dict[str, int]]) -> dict[str, tuple[int, int]]:
+    out: dict[str, tuple[int, int]] = {}
+    for name, value in raw.items():
+        if isinstance(value, int):
+            out[name] = (value, value)
+        else:
+            out[name] = (value.get("soft", value.get("hard", 0)), value.get("hard", value.get("soft", 0)))
+    return out
+
+
+def _is_path(source: str) -> bool:
+    return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
+
+
+def _endpoint(service: Service) -> str | None:
+    if not service.ports:
+        return None
+    port = service.ports[0]
+    host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "127.0.0.1", "") else port.host_ip
+    return f"http://{host}:{port.host_port}"
+
+
+def _api_key(command: list[str], environment: Mapping[str, str]) -> str | None:
+    for i, arg in enumerate(command):
+        if arg == "--api-key" and i + 1 < len(command):
+            return command[i + 1]
+        if arg.startswith("--api-key="):
+            return arg.split("=", 1)[1]
+    for var in ("VLLM_API_KEY", "LLAMA_API_KEY"):
+        if environment.get(var):
+            return environment[var]
+    return None
+
+
+def project_spec(
+    project: ComposeProject,
+    env: Mapping[str, str],
+    working_dir: Path,
+    config_files: list[Path] | None = None,
+) -> ProjectSpec:
+    """Resolve interpolations and name everything the way Compose would."""
+    name = project.name
+    containers: list[ContainerSpec] = []
+    meta = project.metadata
+    primary = meta.get("service") or next(iter(project.services))
+    if primary not in project.services:
+        raise ConfigError(f"x-ling-compose.service names {primary!r}, which is not a service",
+                          hint="render the file again with ling_compose")
+    endpoint = _endpoint(project.services[primary])
+    served = meta.get("served_model_name") or project.services[primary].labels.get(LC_MODEL)
+    health_path = meta.get("health_path", "/health")
+    engine = meta.get("engine") or project.services[primary].labels.get(LC_ENGINE)
+    api_key: str | None = None
+    for service_name, service in project.services.items():
+        where = f"services.{service_name}"
+
+        def interp(value: str, field_: str, _where: str = where) -> str:
+            return interpolate(value, env, f"{_where}.{field_}")
+
+        environment = {k: interp(v, f"environment.{k}") for k, v in service.environment.items()}
+        command = [interp(a, "command") for a in service.command]
+        entrypoint = (
+            [interp(a, "entrypoint") for a in service.entrypoint]
+            if service.entrypoint is not None else None
+        )
+        mounts = []
+        for vol in service.volumes:
+            if _is_path(vol.source):
+                source = str((working_dir / Path(vol.source).expanduser()).resolve())
+                mounts.append(MountSpec("bind", source, vol.target, vol.read_only))
+            elif vol.source in project.volumes:
+                mounts.append(
+                    MountSpec("volume", volume_name(name, vol.source), vol.target, vol.read_only)
+                )
+            else:
+                raise ConfigError(f"{where}.volumes: {vol.source!r} is not a declared volume",
+                                  hint="declare it under the top-level `volumes:`")
+        build = None
+        if service.build is not None:
+            ctx = service.build.context
+            if "://" not in ctx and not ctx.startswith(("git@", "github.com/")):
+                ctx = str((working_dir / ctx).resolve())
+            build = BuildSpec(ctx, service.build.dockerfile, service.build.target,
+                              {k: interp(v, "build.args") for k, v in service.build.args.items()})
+        hc = service.healthcheck
+        gpus = service.gpus
+        spec = ContainerSpec(
+            project=name,
+            service=service_name,
+            name=container_name(name, service_name),
+            image=interp(service.image, "image"),
+            build=build,
+            entrypoint=entrypoint,
+            command=command,
+            environment=environment,
+            ports=[PortSpec(p.host_ip, p.host_port, p.container_port) for p in service.ports],
+            mounts=mounts,
+            ipc=service.ipc,
+            shm_size=service.shm_size,
+            ulimits=_ulimits(service.ulimits),
+            gpu_count=(gpus.count if gpus.device_ids is None else None) if gpus else None,
+            gpu_device_ids=list(gpus.device_ids) if gpus and gpus.device_ids else None,
+            healthcheck=HealthSpec(list(hc.test), hc.interval_s, hc.timeout_s, hc.retries,
+                                   hc.start_period_s) if hc else None,
+            restart=service.restart,
+            network=network_name(name),
+            labels=dict(service.labels),
+        )
+        # The hash covers the resolved configuration, so a changed secret or image recreates the
+        # container (as Compose does); only its digest is stored, never the values.
+        config_hash = _hash(asdict(spec))
+        svc_endpoint = _endpoint(service)
+        labels = {
+            **spec.labels,
+            COMPOSE_PROJECT: name,
+            COMPOSE_SERVICE: service_name,
+            COMPOSE_ONEOFF: "False",
+            COMPOSE_NUMBER: "1",
+            COMPOSE_HASH: config_hash,
+            COMPOSE_WORKDIR: str(working_dir),
+            LC_PROJECT: name,
+        }
+        if config_files:
+            labels[COMPOSE_CONFIG_FILES] = ",".join(str(p) for p in config_files)
+        if service_name == primary:
+            if svc_endpoint:
+                labels[LC_ENDPOINT] = svc_endpoint
+            if served:
+                labels[LC_MODEL] = served
+            labels[LC_HEALTH_PATH] = health_path
+            api_key = _api_key(command, environment)
+        containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
+    volumes = {
+        volume_name(name, vol): {
+            **spec_vol.labels, COMPOSE_PROJECT: name, COMPOSE_VOLUME: vol, LC_PROJECT: name,
+        }
+        for vol, spec_vol in project.volumes.items()
+    }
+    return ProjectSpec(
+        name=name,
+        network=network_name(name),
+        network_labels={COMPOSE_PROJECT: name, COMPOSE_NETWORK: DEFAULT_NETWORK, LC_PROJECT: name},
+        volumes=volumes,
+        containers=containers,
+        endpoint=endpoint,
+        served_model_name=served,
+        health_path=health_path,
+        engine=engine,
+        api_key=api_key,
+    )
