@@ -166,6 +166,7 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         backend=spec.backend,
         serving=serving,
         guide_note=spec.guide_note,
+        guide_claim=spec.guide_claim,
     )
 
 

@@ -13,6 +13,7 @@ from ling_compose.commands.stack_args import (
 from ling_compose.commands.table import print_table
 from ling_compose.compose import compile_stack
 from ling_compose.explain import explain, plan_lines
+from ling_compose.guide import check_guide, guide_lines
 from ling_compose.plan import make_plan
 
 
@@ -51,9 +52,13 @@ def run_show(args: argparse.Namespace) -> int:
 
 def run_plan(args: argparse.Namespace) -> int:
     """Unlike render, plan reports a layout that does not fit (exit 1) instead of refusing it."""
-    plan = make_plan(stack_from_args(args))
+    stack = stack_from_args(args)
+    plan = make_plan(stack)
+    guide = check_guide(stack)
     if args.json:
-        print(json.dumps({**plan.model_dump(mode="json"), "fits": plan.fits}, indent=2))
+        data = {**plan.model_dump(mode="json"), "fits": plan.fits}
+        data["guide"] = guide.model_dump(mode="json") if guide else None
+        print(json.dumps(data, indent=2))
     else:
-        print("\n".join(plan_lines(plan)))
+        print("\n".join(plan_lines(plan) + (guide_lines(guide) if guide else [])))
     return 0 if plan.fits else 1

@@ -45,6 +45,19 @@ class HardwareSpec(StrictModel):
     host_ram_bandwidth_gbs: float = Field(default=80, gt=0, description="GB/s; matters for offload")
 
 
+class GuideClaim(StrictModel):
+    """What the hosting guide (shared/seed) claims for this row, so `plan` can check it."""
+
+    gpus: int | None = Field(default=None, ge=1, le=8, description="GPU count the guide uses")
+    host_ram_gb: float | None = Field(default=None, gt=0, description="Host RAM the guide asks for")
+    all_on_gpu: bool = Field(
+        default=False, description="The guide loads every layer on the GPU (--n-gpu-layers 99)"
+    )
+    tok_s: tuple[float, float] | None = Field(
+        default=None, description="Decode speed range the guide claims"
+    )
+
+
 class ProfileSpec(StrictModel):
     """A named, documented serving stack as written in a profiles file."""
 
@@ -56,6 +69,7 @@ class ProfileSpec(StrictModel):
     guide_note: str | None = Field(
         default=None, description="Why this differs from the hosting guide, if it does"
     )
+    guide_claim: GuideClaim | None = None
 
 
 class ProfilesFile(StrictModel):
@@ -74,3 +88,4 @@ class Stack(StrictModel):
     backend: BackendOptions
     serving: ServingOptions
     guide_note: str | None = None
+    guide_claim: GuideClaim | None = None
