@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 
+from ling_compose.compose import SERVICE_NAME, Compiled
 from ling_compose.errors import ConfigError
 from ling_compose.hardware.preflight import (
     Finding,
     PreflightRequirements,
     has_failures,
+    image_cuda,
     real_probes,
     run_checks,
 )
+from ling_compose.models.hardware import GB, GIB
 
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -69,3 +72,26 @@ def run(args: argparse.Namespace) -> int:
             hint="apply the fixes printed above, then run doctor again",
         )
     return 0
+
+
+def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
+    """What a compiled stack needs from the host (for `doctor PROFILE`, wired by the core).
+
+    Placeholder rules: disk = the checkpoint's size on disk; host RAM = the plan's host budget
+    when experts are offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the
+    backend's `cuda_version` for a built image, else 13.0.
+    """
+    stack, plan = compiled.stack, compiled.plan
+    service = compiled.project.services[SERVICE_NAME]
+    cuda = image_cuda(service.image)
+    if cuda is None and service.build is not None:
+        built_on = getattr(stack.backend, "cuda_version", None)
+        cuda = ".".join(str(built_on).split(".")[:2]) if built_on else None
+    return PreflightRequirements(
+        gpu_key=stack.hardware.gpu.key,
+        gpu_count=stack.hardware.count,
+        min_host_ram_gb=round(plan.host.needed * GIB / GB, 1) if plan.host else 0.0,
+        disk_gb_needed=round(stack.checkpoint.size_on_disk_gib * GIB / GB, 1),
+        min_driver_cuda=cuda or "13.0",
+        image=service.image,
+    )

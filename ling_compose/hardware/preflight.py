@@ -216,6 +216,19 @@ def _check_nvidia_runtime(info: DockerInfo, which: Callable[[str], str | None]) 
     )
 
 
+def image_cuda(image: str) -> str | None:
+    """The CUDA an image of IMAGE_VARIANTS is built on, from its tag suffix; None if unknown."""
+    repository, _, tag = image.partition(":")
+    variants = IMAGE_VARIANTS.get(repository)
+    if not variants or not tag:
+        return None
+    suffixed = [(suffix, cuda) for suffix, cuda in variants if suffix and tag.endswith(suffix)]
+    if suffixed:
+        return suffixed[0][1]
+    bare = [cuda for suffix, cuda in variants if not suffix]
+    return bare[0] if bare else None
+
+
 def suggest_image_variant(image: str, host_cuda: str) -> str | None:
     """The newest variant of `image` built on a CUDA the host driver supports, or None."""
     repository, _, tag = image.partition(":")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
 
@@ -17,6 +18,7 @@ from ling_compose.hardware.preflight import (
     PreflightRequirements,
     Probes,
     has_failures,
+    image_cuda,
     parse_docker_info,
     run_checks,
     suggest_image_variant,
@@ -364,3 +366,46 @@ def test_cli_doctor_output_recorded_on_the_h200(
     recorded = (FIXTURES / "h200-1x-real" / "doctor.txt").read_text().split("\n\n")[0]
     lines = recorded.splitlines()[1:-1]  # drop the command line and the exit marker
     assert (out + err).splitlines() == lines
+
+
+def test_image_cuda_from_tag() -> None:
+    assert image_cuda("vllm/vllm-openai:v0.33.0") == "13.0"
+    assert image_cuda("vllm/vllm-openai:v0.33.0-cu129") == "12.9"
+    assert image_cuda("lmsysorg/sglang:v0.5.23-cu129") == "12.9"
+    assert image_cuda("lmsysorg/sglang:v0.5.23") is None
+    assert image_cuda("ghcr.io/ggml-org/llama.cpp:server-cuda") is None
+
+
+@pytest.mark.parametrize(
+    ("profile", "image", "cuda"),
+    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.4")],
+)
+def test_requirements_from_a_compiled_profile(
+    profile: str, image: str | None, cuda: str | None
+) -> None:
+    from ling_compose.commands.doctor import requirements_from_stack
+    from ling_compose.compose import Compiled
+    from ling_compose.loader import load_stack
+    from ling_compose.plan import make_plan
+
+    # Compiled's stack/plan are the core's; the service is stubbed so this test does not
+    # depend on the flag catalogues that compile_stack checks.
+    stack = load_stack(profile)
+    plan = make_plan(stack)
+    service_image = image or "ling-compose/llamacpp:local"
+    build = None if image else SimpleNamespace()
+    service = SimpleNamespace(image=service_image, build=build)
+    project = SimpleNamespace(services={"server": service})
+    compiled = cast(Compiled, SimpleNamespace(stack=stack, plan=plan, project=project))
+    req = requirements_from_stack(compiled)
+    assert (req.gpu_key, req.gpu_count) == (stack.hardware.gpu.key, stack.hardware.count)
+    assert req.image == service_image
+    assert req.disk_gb_needed == pytest.approx(
+        stack.checkpoint.size_on_disk_gib * 1024**3 / 1e9, abs=0.1
+    )
+    if cuda is not None:
+        assert req.min_driver_cuda == cuda
+    if plan.host is not None:
+        assert req.min_host_ram_gb == pytest.approx(plan.host.needed * 1024**3 / 1e9, abs=0.1)
+    else:
+        assert req.min_host_ram_gb == 0
