@@ -40,8 +40,11 @@ class UpResult:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "project": self.project, "endpoint": self.endpoint, "model": self.model,
-            "actions": dict(self.actions), "containers": dict(self.container_ids),
+            "project": self.project,
+            "endpoint": self.endpoint,
+            "model": self.model,
+            "actions": dict(self.actions),
+            "containers": dict(self.container_ids),
             "ready_after_s": round(self.ready.elapsed_s, 2) if self.ready else None,
             "smoke": self.smoke.to_json() if self.smoke else None,
         }
@@ -132,11 +135,21 @@ def up(
 
     Every step is idempotent, so after Ctrl-C or a failure `up` resumes and `down` cleans up."""
     progress = progress or StderrProgress()
-    spec = resolve_spec(project, env_file=env_file, working_dir=working_dir,
-                        config_files=config_files, environ=environ)
+    spec = resolve_spec(
+        project,
+        env_file=env_file,
+        working_dir=working_dir,
+        config_files=config_files,
+        environ=environ,
+    )
     rt = runtime or default_runtime()
-    result = UpResult(project=spec.name, endpoint=spec.endpoint, model=spec.served_model_name,
-                      actions={}, container_ids={})
+    result = UpResult(
+        project=spec.name,
+        endpoint=spec.endpoint,
+        model=spec.served_model_name,
+        actions={},
+        container_ids={},
+    )
     try:
         if rt.ensure_network(spec.network, spec.network_labels):
             progress.line(f"network {spec.network}: created")
@@ -146,7 +159,9 @@ def up(
         existing = {c.service: c for c in rt.containers(spec.name)}
         wanted = {c.service for c in spec.containers}
         for orphan in [c for s, c in existing.items() if s not in wanted]:
-            progress.line(f"container {orphan.name}: removed (its service is no longer in the project)")
+            progress.line(
+                f"container {orphan.name}: removed (its service is no longer in the project)"
+            )
             rt.remove(orphan.id)
         started_at = time.time()
         for cspec in spec.containers:
@@ -174,14 +189,23 @@ def up(
         api_key = spec.api_key
         watch = _Watch(rt, result.container_ids[primary.service], started_at)
         result.ready = health.wait_ready(
-            spec.endpoint, spec.served_model_name, timeout_s=timeout_s,
+            spec.endpoint,
+            spec.served_model_name,
+            timeout_s=timeout_s,
             health_path=spec.health_path,
             fetch=lambda url: http.get(url, timeout_s=5.0, api_key=api_key),
-            watch=watch, progress=progress, poll_s=poll_s,
+            watch=watch,
+            progress=progress,
+            poll_s=poll_s,
         )
         if smoke_test and spec.served_model_name:
-            result.smoke = smoke_mod.smoke(spec.endpoint, spec.served_model_name,
-                                           api_key=api_key, engine=spec.engine, progress=progress)
+            result.smoke = smoke_mod.smoke(
+                spec.endpoint,
+                spec.served_model_name,
+                api_key=api_key,
+                engine=spec.engine,
+                progress=progress,
+            )
         return result
     except KeyboardInterrupt:
         progress.line(f"interrupted: run `up` again to resume, or `down {spec.name}` to remove it")
@@ -209,10 +233,13 @@ def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     if len(found) == 1:
         return found[0]
     if not found:
-        raise UsageError("no ling_compose project has containers on this Docker engine",
-                         hint="start one with `ling-compose up PROFILE`")
-    raise UsageError(f"several ling_compose projects exist: {', '.join(found)}",
-                     hint="name one: `-p PROJECT`")
+        raise UsageError(
+            "no ling_compose project has containers on this Docker engine",
+            hint="start one with `ling-compose up PROFILE`",
+        )
+    raise UsageError(
+        f"several ling_compose projects exist: {', '.join(found)}", hint="name one: `-p PROJECT`"
+    )
 
 
 def down(
@@ -265,12 +292,21 @@ def status(
         if probe and endpoint and c.status == "running":
             path = c.labels.get(LC_HEALTH_PATH, "/health")
             serving = http.get(endpoint + path, timeout_s=2.0).status == 200
-        out.append(ServiceStatus(
-            project=c.labels.get(COMPOSE_PROJECT, ""), service=c.service, container=c.name,
-            state=c.status, health=c.health, restarts=c.restart_count,
-            exit_code=c.exit_code if c.status in ("exited", "dead") else None,
-            image=c.image, endpoint=endpoint, model=c.labels.get(LC_MODEL), serving=serving,
-        ))
+        out.append(
+            ServiceStatus(
+                project=c.labels.get(COMPOSE_PROJECT, ""),
+                service=c.service,
+                container=c.name,
+                state=c.status,
+                health=c.health,
+                restarts=c.restart_count,
+                exit_code=c.exit_code if c.status in ("exited", "dead") else None,
+                image=c.image,
+                endpoint=endpoint,
+                model=c.labels.get(LC_MODEL),
+                serving=serving,
+            )
+        )
     return out
 
 
@@ -286,13 +322,17 @@ def logs(
     rt = runtime or default_runtime()
     containers = [c for c in rt.containers(project) if service is None or c.service == service]
     if not containers:
-        raise UsageError(f"no containers for project {project!r}"
-                         + (f" service {service!r}" if service else ""),
-                         hint="`ling-compose status` lists what runs")
+        raise UsageError(
+            f"no containers for project {project!r}" + (f" service {service!r}" if service else ""),
+            hint="`ling-compose status` lists what runs",
+        )
     prefix = len(containers) > 1
     for c in containers:
-        lines = rt.follow_logs(c.id, tail=tail) if follow else iter(
-            rt.logs(c.id, tail=tail).splitlines())
+        lines = (
+            rt.follow_logs(c.id, tail=tail)
+            if follow
+            else iter(rt.logs(c.id, tail=tail).splitlines())
+        )
         for line in lines:
             yield f"{c.service} | {line}" if prefix else line
 
@@ -316,9 +356,14 @@ def wait_ready(
         rt = runtime or default_runtime()
         watch = _Watch(rt, container, time.time())
     return health.wait_ready(
-        url, model, timeout_s=timeout_s, health_path=health_path,
+        url,
+        model,
+        timeout_s=timeout_s,
+        health_path=health_path,
         fetch=lambda u: http.get(u, timeout_s=5.0, api_key=api_key),
-        watch=watch, progress=progress or StderrProgress(), poll_s=poll_s,
+        watch=watch,
+        progress=progress or StderrProgress(),
+        poll_s=poll_s,
     )
 
 
@@ -332,5 +377,11 @@ def smoke(
     progress: Progress | None = None,
 ) -> smoke_mod.SmokeReport:
     """Chat completion and tool-call round trips against any OpenAI-compatible endpoint."""
-    return smoke_mod.smoke(url, model, api_key=api_key, engine=engine, timeout_s=timeout_s,
-                           progress=progress or StderrProgress())
+    return smoke_mod.smoke(
+        url,
+        model,
+        api_key=api_key,
+        engine=engine,
+        timeout_s=timeout_s,
+        progress=progress or StderrProgress(),
+    )

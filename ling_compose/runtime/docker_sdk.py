@@ -36,8 +36,12 @@ DAEMON_HINT = (
     "exists, and that your user may use it (root or the `docker` group)"
 )
 _PORT_PATTERNS = (
-    re.compile(r"Bind for (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+) failed: port is already allocated"),
-    re.compile(r"listen tcp[46]? (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+): bind: address already in use"),
+    re.compile(
+        r"Bind for (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+) failed: port is already allocated"
+    ),
+    re.compile(
+        r"listen tcp[46]? (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+): bind: address already in use"
+    ),
 )
 _NS = 1_000_000_000
 
@@ -61,19 +65,25 @@ def translate(err: BaseException, doing: str) -> DockerError:
                 f" or stop what listens there (`ss -ltnp 'sport = :{port}'`, `docker ps`)",
             )
     if isinstance(err, docker.errors.ImageNotFound):
-        return DockerError(f"{doing}: image not found ({text})",
-                           hint="check the image name and tag, or build/load it locally first")
+        return DockerError(
+            f"{doing}: image not found ({text})",
+            hint="check the image name and tag, or build/load it locally first",
+        )
     if isinstance(err, docker.errors.BuildError):
         tail = "\n".join(
             str(chunk.get("stream") or chunk.get("error") or "").rstrip()
             for chunk in list(err.build_log)[-10:]
             if isinstance(chunk, dict)
         )
-        return DockerError(f"{doing}: image build failed: {err.msg}\n{tail}".rstrip(),
-                           hint="fix the build context or Dockerfile; the build log is above")
+        return DockerError(
+            f"{doing}: image build failed: {err.msg}\n{tail}".rstrip(),
+            hint="fix the build context or Dockerfile; the build log is above",
+        )
     if isinstance(err, docker.errors.APIError):
-        return DockerError(f"{doing}: Docker refused: {text}",
-                           hint="see the engine's message above; `docker info` shows its state")
+        return DockerError(
+            f"{doing}: Docker refused: {text}",
+            hint="see the engine's message above; `docker info` shows its state",
+        )
     # requests' ConnectionError derives from OSError; docker-py raises DockerException when it
     # cannot even negotiate the API version.
     if isinstance(err, OSError | docker.errors.DockerException):
@@ -171,8 +181,10 @@ class DockerRuntime:
         return True
 
     def networks(self, project: str) -> list[str]:
-        found = _call("listing networks", lambda: self.client.networks.list(
-            filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        found = _call(
+            "listing networks",
+            lambda: self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}),
+        )
         return sorted(str(n.name) for n in found)
 
     def remove_network(self, name: str) -> None:
@@ -187,8 +199,10 @@ class DockerRuntime:
             _raise(doing, err)
 
     def volumes(self, project: str) -> list[str]:
-        found = _call("listing volumes", lambda: self.client.volumes.list(
-            filters={"label": f"{COMPOSE_PROJECT}={project}"}))
+        found = _call(
+            "listing volumes",
+            lambda: self.client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}),
+        )
         return sorted(str(v.name) for v in found)
 
     def remove_volume(self, name: str) -> None:
@@ -225,8 +239,12 @@ class DockerRuntime:
         tail: list[str] = []
         try:
             stream = self.client.api.build(
-                path=spec.build.context, dockerfile=spec.build.dockerfile, tag=spec.image,
-                buildargs=spec.build.args or None, target=spec.build.target, rm=True,
+                path=spec.build.context,
+                dockerfile=spec.build.dockerfile,
+                tag=spec.image,
+                buildargs=spec.build.args or None,
+                target=spec.build.target,
+                rm=True,
                 decode=True,
             )
             for chunk in stream:
@@ -260,8 +278,10 @@ class DockerRuntime:
                 detail = event.get("progressDetail") or {}
                 if layer and detail.get("total"):
                     layers[str(layer)] = (int(detail.get("current", 0)), int(detail["total"]))
-                if layer and event.get("status") in ("Download complete", "Pull complete") and (
-                    str(layer) in layers
+                if (
+                    layer
+                    and event.get("status") in ("Download complete", "Pull complete")
+                    and (str(layer) in layers)
                 ):
                     total = layers[str(layer)][1]
                     layers[str(layer)] = (total, total)
@@ -282,15 +302,19 @@ class DockerRuntime:
         except (docker.errors.DockerException, OSError) as err:
             _raise(doing, err)
         if not self.has_image(image):
-            raise DockerError(f"{doing}: the pull ended without the image",
-                              hint="check the tag exists for this platform")
+            raise DockerError(
+                f"{doing}: the pull ended without the image",
+                hint="check the tag exists for this platform",
+            )
         progress.line(f"pulled {image} in {time.monotonic() - start:.0f}s")
 
     # -- containers ----------------------------------------------------------------------------
     def containers(self, project: str | None = None) -> list[ContainerState]:
         label = f"{COMPOSE_PROJECT}={project}" if project else LC_PROJECT
-        found = _call("listing containers", lambda: self.client.containers.list(
-            all=True, filters={"label": label}))
+        found = _call(
+            "listing containers",
+            lambda: self.client.containers.list(all=True, filters={"label": label}),
+        )
         return sorted((_state(c) for c in found), key=lambda s: s.name)
 
     def inspect(self, container_id: str) -> ContainerState | None:
@@ -305,23 +329,32 @@ class DockerRuntime:
         doing = f"creating container {spec.name}"
         device_requests = []
         if spec.gpu_count is not None or spec.gpu_device_ids is not None:
-            device_requests.append(docker.types.DeviceRequest(
-                driver="nvidia",
-                count=(spec.gpu_count or 0) if spec.gpu_device_ids is None else 0,
-                device_ids=spec.gpu_device_ids or [],
-                capabilities=[["gpu"]],
-            ))
+            device_requests.append(
+                docker.types.DeviceRequest(
+                    driver="nvidia",
+                    count=(spec.gpu_count or 0) if spec.gpu_device_ids is None else 0,
+                    device_ids=spec.gpu_device_ids or [],
+                    capabilities=[["gpu"]],
+                )
+            )
         mounts = [
-            docker.types.Mount(target=m.target, source=m.source,
-                               type="bind" if m.kind == "bind" else "volume", read_only=m.read_only)
+            docker.types.Mount(
+                target=m.target,
+                source=m.source,
+                type="bind" if m.kind == "bind" else "volume",
+                read_only=m.read_only,
+            )
             for m in spec.mounts
         ]
         healthcheck = None
         if spec.healthcheck is not None:
             hc = spec.healthcheck
             healthcheck = {
-                "test": hc.test, "interval": hc.interval_s * _NS, "timeout": hc.timeout_s * _NS,
-                "retries": hc.retries, "start_period": hc.start_period_s * _NS,
+                "test": hc.test,
+                "interval": hc.interval_s * _NS,
+                "timeout": hc.timeout_s * _NS,
+                "retries": hc.retries,
+                "start_period": hc.start_period_s * _NS,
             }
         restart: dict[str, Any] = {"Name": "" if spec.restart == "no" else spec.restart}
         if spec.restart == "on-failure":
@@ -337,8 +370,9 @@ class DockerRuntime:
             "device_requests": device_requests,
             "healthcheck": healthcheck,
             "restart_policy": restart,
-            "ulimits": [docker.types.Ulimit(name=n, soft=s, hard=h)
-                        for n, (s, h) in spec.ulimits.items()],
+            "ulimits": [
+                docker.types.Ulimit(name=n, soft=s, hard=h) for n, (s, h) in spec.ulimits.items()
+            ],
             "network": spec.network,
             "networking_config": {
                 spec.network: self.client.api.create_endpoint_config(aliases=[spec.service])
@@ -379,7 +413,9 @@ class DockerRuntime:
         oom = False
         try:
             events = self.client.events(
-                since=int(since_epoch) - 1, until=int(time.time()) + 1, decode=True,
+                since=int(since_epoch) - 1,
+                until=int(time.time()) + 1,
+                decode=True,
                 filters={"container": container_id, "event": ["die", "oom"]},
             )
             for event in events:
@@ -394,8 +430,7 @@ class DockerRuntime:
 
     def logs(self, container_id: str, tail: int = 50) -> str:
         try:
-            raw = self.client.containers.get(container_id).logs(
-                stdout=True, stderr=True, tail=tail)
+            raw = self.client.containers.get(container_id).logs(stdout=True, stderr=True, tail=tail)
         except docker.errors.NotFound:
             return ""
         except (docker.errors.DockerException, OSError) as err:
@@ -405,7 +440,8 @@ class DockerRuntime:
     def follow_logs(self, container_id: str, tail: int = 50) -> Iterator[str]:
         try:
             stream = self.client.containers.get(container_id).logs(
-                stdout=True, stderr=True, tail=tail, stream=True, follow=True)
+                stdout=True, stderr=True, tail=tail, stream=True, follow=True
+            )
             buf = b""
             for chunk in stream:
                 buf += bytes(chunk)

@@ -74,8 +74,9 @@ def _died(state: ContainerState, watch: ContainerWatch, elapsed: float, url: str
         detail += f"; engine error: {state.error}"
     hint = (
         "the container ran out of memory: lower the context length or concurrency, or use more "
-        "GPUs/host RAM" if oom else
-        "read the log lines above (`ling-compose logs`); fix the cause and run `up` again"
+        "GPUs/host RAM"
+        if oom
+        else "read the log lines above (`ling-compose logs`); fix the cause and run `up` again"
     )
     return HealthError(
         f"container {state.name} {what} {elapsed:.1f}s into the wait for {url}{detail}\n"
@@ -122,8 +123,10 @@ def wait_ready(
         if watch is not None:
             state = watch.state()
             if state is None:
-                raise HealthError(f"the container disappeared while waiting for {url}",
-                                  hint="was it removed by `down` or `docker rm`? run `up` again")
+                raise HealthError(
+                    f"the container disappeared while waiting for {url}",
+                    hint="was it removed by `down` or `docker rm`? run `up` again",
+                )
             if first_restarts is None:
                 first_restarts = state.restart_count
             if state.status in ("exited", "dead", "restarting") or (
@@ -167,4 +170,3 @@ def wait_ready(
                 "(`ling-compose logs -f`) for a stuck download or load",
             )
         sleep(poll_s)
-

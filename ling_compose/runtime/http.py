@@ -34,10 +34,15 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 
 def _failure(err: requests.RequestException) -> Response:
-    refused = isinstance(err, requests.ConnectionError) and not isinstance(
-        err, requests.Timeout
-    ) and ("refused" in str(err).lower() or "reset" in str(err).lower()
-           or "aborted" in str(err).lower())
+    refused = (
+        isinstance(err, requests.ConnectionError)
+        and not isinstance(err, requests.Timeout)
+        and (
+            "refused" in str(err).lower()
+            or "reset" in str(err).lower()
+            or "aborted" in str(err).lower()
+        )
+    )
     kind = type(err).__name__
     return Response(status=None, error=f"{kind}: {err}"[:300], refused=refused)
 
@@ -73,8 +78,9 @@ def post_sse(
     url: str, payload: dict[str, Any], timeout_s: float = 120.0, api_key: str | None = None
 ) -> EventStream:
     try:
-        with requests.post(url, json=payload, timeout=timeout_s, headers=_headers(api_key),
-                           stream=True) as r:
+        with requests.post(
+            url, json=payload, timeout=timeout_s, headers=_headers(api_key), stream=True
+        ) as r:
             if r.status_code != 200:
                 return EventStream(Response(r.status_code, r.text), [], False)
             events: list[dict[str, Any]] = []
@@ -82,7 +88,7 @@ def post_sse(
             for raw in _lines(r.iter_lines(decode_unicode=False)):
                 if not raw.startswith("data:"):
                     continue
-                data = raw[len("data:"):].strip()
+                data = raw[len("data:") :].strip()
                 if data == "[DONE]":
                     done = True
                     break

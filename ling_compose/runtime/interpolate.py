@@ -44,8 +44,11 @@ def interpolate(value: str, env: Mapping[str, str], where: str = "") -> str:
 
 def variables(value: str) -> list[str]:
     """Names a string refers to (for `status` and error messages, never values)."""
-    return [m.group("named") or m.group("braced") for m in _PATTERN.finditer(value)
-            if not m.group("escaped")]
+    return [
+        m.group("named") or m.group("braced")
+        for m in _PATTERN.finditer(value)
+        if not m.group("escaped")
+    ]
 
 
 def parse_env_file(path: Path) -> dict[str, str]:
@@ -53,20 +56,23 @@ def parse_env_file(path: Path) -> dict[str, str]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read env file: {err.strerror}",
-                          hint="check the --env-file path") from err
+        raise ConfigError(
+            f"{path}: cannot read env file: {err.strerror}", hint="check the --env-file path"
+        ) from err
     out: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
         if line.startswith("export "):
-            line = line[len("export "):].lstrip()
+            line = line[len("export ") :].lstrip()
         key, sep, value = line.partition("=")
         key = key.strip()
         if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ConfigError(f"{path}:{number}: expected KEY=VALUE",
-                              hint="one variable per line, e.g. HF_TOKEN=hf_...")
+            raise ConfigError(
+                f"{path}:{number}: expected KEY=VALUE",
+                hint="one variable per line, e.g. HF_TOKEN=hf_...",
+            )
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]

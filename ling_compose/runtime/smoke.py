@@ -67,11 +67,18 @@ def _fail(what: str, detail: str, hint: str) -> HealthError:
 def _http_fail(what: str, resp: Response, engine: str | None) -> HealthError:
     body = resp.body.lower()
     if resp.status in (401, 403):
-        return _fail(what, resp.describe(), "the endpoint wants an API key: pass --api-key-env VAR "
-                     "(or set it in the environment the stack reads)")
+        return _fail(
+            what,
+            resp.describe(),
+            "the endpoint wants an API key: pass --api-key-env VAR "
+            "(or set it in the environment the stack reads)",
+        )
     if resp.status == 404 and "model" in body:
-        return _fail(what, resp.describe(), "the model name differs from the served one: "
-                     "check --model against /v1/models")
+        return _fail(
+            what,
+            resp.describe(),
+            "the model name differs from the served one: check --model against /v1/models",
+        )
     if "tool-call-parser" in body or "tool choice" in body or "tool_choice" in body:
         return _fail(what, resp.describe(), _cause(engine))
     return _fail(what, resp.describe(), "read the server log (`ling-compose logs`)")
@@ -88,8 +95,11 @@ def _check_args(what: str, name: str, arguments: Any) -> dict[str, Any]:
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise _fail(what, f"arguments of {name} are not a JSON object: {str(arguments)[:200]!r}",
-                    "the tool-call parser produced malformed arguments; check the parser name")
+        raise _fail(
+            what,
+            f"arguments of {name} are not a JSON object: {str(arguments)[:200]!r}",
+            "the tool-call parser produced malformed arguments; check the parser name",
+        )
     return parsed
 
 
@@ -101,20 +111,31 @@ def _tool_message_check(what: str, data: dict[str, Any], engine: str | None) -> 
     if not calls:
         content = message.get("content")
         if _looks_like_text_call(content):
-            raise _fail(what, f"the tool call came back as plain text in `content`: "
-                        f"{str(content)[:200]!r}", f"likely cause: {_cause(engine)}")
-        raise _fail(what, f"no tool_calls (finish_reason {finish!r}, content "
-                    f"{str(content)[:120]!r})", f"the model did not call the tool; {_cause(engine)}")
+            raise _fail(
+                what,
+                f"the tool call came back as plain text in `content`: {str(content)[:200]!r}",
+                f"likely cause: {_cause(engine)}",
+            )
+        raise _fail(
+            what,
+            f"no tool_calls (finish_reason {finish!r}, content {str(content)[:120]!r})",
+            f"the model did not call the tool; {_cause(engine)}",
+        )
     if finish != "tool_calls":
-        raise _fail(what, f"finish_reason is {finish!r}, expected 'tool_calls'",
-                    "clients stop reading tool calls without it; check the parser version")
+        raise _fail(
+            what,
+            f"finish_reason is {finish!r}, expected 'tool_calls'",
+            "clients stop reading tool calls without it; check the parser version",
+        )
     call = calls[0]
     fn = call.get("function") or {}
     _check_args(what, str(fn.get("name")), fn.get("arguments"))
     return dict(call)
 
 
-def _collect_stream(what: str, stream: EventStream, engine: str | None) -> tuple[str, dict[str, Any]]:
+def _collect_stream(
+    what: str, stream: EventStream, engine: str | None
+) -> tuple[str, dict[str, Any]]:
     """Join streamed deltas into (content, first tool call) and check the finish reason."""
     content = ""
     calls: dict[int, dict[str, Any]] = {}
@@ -124,24 +145,34 @@ def _collect_stream(what: str, stream: EventStream, engine: str | None) -> tuple
             delta = choice.get("delta") or {}
             content += delta.get("content") or ""
             for part in delta.get("tool_calls") or []:
-                slot = calls.setdefault(int(part.get("index", 0)),
-                                        {"id": "", "name": "", "arguments": ""})
+                slot = calls.setdefault(
+                    int(part.get("index", 0)), {"id": "", "name": "", "arguments": ""}
+                )
                 slot["id"] = part.get("id") or slot["id"]
                 fn = part.get("function") or {}
                 slot["name"] += fn.get("name") or ""
                 slot["arguments"] += fn.get("arguments") or ""
             finish = choice.get("finish_reason") or finish
     if not stream.done:
-        raise _fail(what, "the stream ended without `data: [DONE]`",
-                    "the server dropped the stream; read its log (`ling-compose logs`)")
+        raise _fail(
+            what,
+            "the stream ended without `data: [DONE]`",
+            "the server dropped the stream; read its log (`ling-compose logs`)",
+        )
     if not calls:
         if _looks_like_text_call(content):
-            raise _fail(what, f"the streamed tool call came back as plain text: {content[:200]!r}",
-                        f"likely cause: {_cause(engine)}")
+            raise _fail(
+                what,
+                f"the streamed tool call came back as plain text: {content[:200]!r}",
+                f"likely cause: {_cause(engine)}",
+            )
         raise _fail(what, f"no tool_calls in the stream (finish_reason {finish!r})", _cause(engine))
     if finish != "tool_calls":
-        raise _fail(what, f"streamed finish_reason is {finish!r}, expected 'tool_calls'",
-                    "check the tool-call parser")
+        raise _fail(
+            what,
+            f"streamed finish_reason is {finish!r}, expected 'tool_calls'",
+            "check the tool-call parser",
+        )
     first = calls[min(calls)]
     _check_args(what, first["name"], first["arguments"])
     return content, first
@@ -163,8 +194,11 @@ def smoke(
     progress = progress or SilentProgress()
     endpoint = url.rstrip("/") + "/v1/chat/completions"
     pj: PostJson = post_json or (
-        lambda u, p: http.post_json(u, p, timeout_s=timeout_s, api_key=api_key))
-    ps: PostSse = post_sse or (lambda u, p: http.post_sse(u, p, timeout_s=timeout_s, api_key=api_key))
+        lambda u, p: http.post_json(u, p, timeout_s=timeout_s, api_key=api_key)
+    )
+    ps: PostSse = post_sse or (
+        lambda u, p: http.post_sse(u, p, timeout_s=timeout_s, api_key=api_key)
+    )
     report = SmokeReport(url=url, model=model)
 
     def passed(text: str) -> None:
@@ -181,8 +215,11 @@ def smoke(
         choice = resp.json()["choices"][0]
         text = choice["message"].get("content") or ""
     except (ValueError, KeyError, IndexError, TypeError) as err:
-        raise _fail(what, f"not an OpenAI chat completion: {resp.body[:200]!r}",
-                    "is this an OpenAI-compatible endpoint?") from err
+        raise _fail(
+            what,
+            f"not an OpenAI chat completion: {resp.body[:200]!r}",
+            "is this an OpenAI-compatible endpoint?",
+        ) from err
     if not text.strip():
         raise _fail(what, "empty answer", "read the server log (`ling-compose logs`)")
     passed(f"{what}: {len(text)} characters, finish_reason {choice.get('finish_reason')!r}")
@@ -194,15 +231,20 @@ def smoke(
     if resp.status != 200:
         raise _http_fail(what, resp, engine)
     call = _tool_message_check(what, resp.json(), engine)
-    passed(f"{what}: {call['function']['name']}({call['function']['arguments']}), "
-           "finish_reason 'tool_calls'")
+    passed(
+        f"{what}: {call['function']['name']}({call['function']['arguments']}), "
+        "finish_reason 'tool_calls'"
+    )
 
     what = "tool result round trip"
     follow = [
         *messages,
         {"role": "assistant", "content": None, "tool_calls": [call]},
-        {"role": "tool", "tool_call_id": call.get("id", "call_0"),
-         "content": json.dumps({"city": "Paris", "temperature_c": 18, "sky": "cloudy"})},
+        {
+            "role": "tool",
+            "tool_call_id": call.get("id", "call_0"),
+            "content": json.dumps({"city": "Paris", "temperature_c": 18, "sky": "cloudy"}),
+        },
     ]
     resp = pj(endpoint, {**base, "messages": follow, **tools})
     if resp.status != 200:
@@ -217,6 +259,8 @@ def smoke(
     if stream.response.status != 200 or stream.response.error:
         raise _http_fail(what, stream.response, engine)
     _, first = _collect_stream(what, stream, engine)
-    passed(f"{what}: {first['name']}({first['arguments']}) over "
-           f"{len(stream.events)} events, finish_reason 'tool_calls'")
+    passed(
+        f"{what}: {first['name']}({first['arguments']}) over "
+        f"{len(stream.events)} events, finish_reason 'tool_calls'"
+    )
     return report

@@ -130,7 +130,10 @@ def _ulimits(raw: Mapping[str, int | dict[str, int]]) -> dict[str, tuple[int, in
         if isinstance(value, int):
             out[name] = (value, value)
         else:
-            out[name] = (value.get("soft", value.get("hard", 0)), value.get("hard", value.get("soft", 0)))
+            out[name] = (
+                value.get("soft", value.get("hard", 0)),
+                value.get("hard", value.get("soft", 0)),
+            )
     return out
 
 
@@ -170,8 +173,10 @@ def project_spec(
     meta = project.metadata
     primary = meta.get("service") or next(iter(project.services))
     if primary not in project.services:
-        raise ConfigError(f"x-ling-compose.service names {primary!r}, which is not a service",
-                          hint="render the file again with ling_compose")
+        raise ConfigError(
+            f"x-ling-compose.service names {primary!r}, which is not a service",
+            hint="render the file again with ling_compose",
+        )
     endpoint = _endpoint(project.services[primary])
     served = meta.get("served_model_name") or project.services[primary].labels.get(LC_MODEL)
     health_path = meta.get("health_path", "/health")
@@ -187,7 +192,8 @@ def project_spec(
         command = [interp(a, "command") for a in service.command]
         entrypoint = (
             [interp(a, "entrypoint") for a in service.entrypoint]
-            if service.entrypoint is not None else None
+            if service.entrypoint is not None
+            else None
         )
         mounts = []
         for vol in service.volumes:
@@ -199,15 +205,21 @@ def project_spec(
                     MountSpec("volume", volume_name(name, vol.source), vol.target, vol.read_only)
                 )
             else:
-                raise ConfigError(f"{where}.volumes: {vol.source!r} is not a declared volume",
-                                  hint="declare it under the top-level `volumes:`")
+                raise ConfigError(
+                    f"{where}.volumes: {vol.source!r} is not a declared volume",
+                    hint="declare it under the top-level `volumes:`",
+                )
         build = None
         if service.build is not None:
             ctx = service.build.context
             if "://" not in ctx and not ctx.startswith(("git@", "github.com/")):
                 ctx = str((working_dir / ctx).resolve())
-            build = BuildSpec(ctx, service.build.dockerfile, service.build.target,
-                              {k: interp(v, "build.args") for k, v in service.build.args.items()})
+            build = BuildSpec(
+                ctx,
+                service.build.dockerfile,
+                service.build.target,
+                {k: interp(v, "build.args") for k, v in service.build.args.items()},
+            )
         hc = service.healthcheck
         gpus = service.gpus
         spec = ContainerSpec(
@@ -226,8 +238,11 @@ def project_spec(
             ulimits=_ulimits(service.ulimits),
             gpu_count=(gpus.count if gpus.device_ids is None else None) if gpus else None,
             gpu_device_ids=list(gpus.device_ids) if gpus and gpus.device_ids else None,
-            healthcheck=HealthSpec(list(hc.test), hc.interval_s, hc.timeout_s, hc.retries,
-                                   hc.start_period_s) if hc else None,
+            healthcheck=HealthSpec(
+                list(hc.test), hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s
+            )
+            if hc
+            else None,
             restart=service.restart,
             network=network_name(name),
             labels=dict(service.labels),
@@ -258,7 +273,10 @@ def project_spec(
         containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
     volumes = {
         volume_name(name, vol): {
-            **spec_vol.labels, COMPOSE_PROJECT: name, COMPOSE_VOLUME: vol, LC_PROJECT: name,
+            **spec_vol.labels,
+            COMPOSE_PROJECT: name,
+            COMPOSE_VOLUME: vol,
+            LC_PROJECT: name,
         }
         for vol, spec_vol in project.volumes.items()
     }

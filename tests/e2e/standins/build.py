@@ -58,12 +58,23 @@ def build_base(client: docker.DockerClient) -> None:
     _say(f"building {BASE_IMAGE} with debootstrap (about a minute, once)")
     with tempfile.TemporaryDirectory(prefix="ling-standin-rootfs-") as root:
         subprocess.run(
-            ["debootstrap", "--variant=minbase", f"--include={DEBOOTSTRAP_INCLUDE}",
-             "bookworm", root],
-            check=True, stdout=subprocess.DEVNULL,
+            [
+                "debootstrap",
+                "--variant=minbase",
+                f"--include={DEBOOTSTRAP_INCLUDE}",
+                "bookworm",
+                root,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
         )
-        for junk in ("usr/share/doc", "usr/share/man", "usr/share/locale", "var/cache/apt",
-                     "var/lib/apt/lists"):
+        for junk in (
+            "usr/share/doc",
+            "usr/share/man",
+            "usr/share/locale",
+            "var/cache/apt",
+            "var/lib/apt/lists",
+        ):
             shutil.rmtree(Path(root) / junk, ignore_errors=True)
         tar = subprocess.Popen(["tar", "-C", root, "-c", "."], stdout=subprocess.PIPE)
         assert tar.stdout is not None
@@ -83,17 +94,25 @@ def build_all(client: docker.DockerClient | None = None) -> dict[str, str]:
         ctx_path = Path(ctx)
         shutil.copy(HERE / "standin.py", ctx_path / "standin.py")
         shutil.copytree(HERE / "bin", ctx_path / "bin")
-        shutil.copytree(HERE / "sglang", ctx_path / "sglang",
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            HERE / "sglang", ctx_path / "sglang", ignore=shutil.ignore_patterns("__pycache__")
+        )
         cat_dir = REAL_CATALOGS if source == "real" else HERE / "catalogs"
         (ctx_path / "catalogs").mkdir()
         for name in CATALOG_FILES:
             shutil.copy(cat_dir / name, ctx_path / "catalogs" / name)
         for backend, tag in IMAGES.items():
             shutil.copy(HERE / f"Dockerfile.{backend}", ctx_path / f"Dockerfile.{backend}")
-            client.images.build(path=ctx, dockerfile=f"Dockerfile.{backend}", tag=tag, rm=True,
-                                labels={"io.ling-compose.standin": backend,
-                                        "io.ling-compose.standin.catalogs": source})
+            client.images.build(
+                path=ctx,
+                dockerfile=f"Dockerfile.{backend}",
+                tag=tag,
+                rm=True,
+                labels={
+                    "io.ling-compose.standin": backend,
+                    "io.ling-compose.standin.catalogs": source,
+                },
+            )
     _say(f"images ready ({source} flag catalogues): {', '.join(IMAGES.values())}")
     return dict(IMAGES)
 

@@ -141,7 +141,7 @@ def _unrecognised(backend: str, arg: str) -> str:
 
 def _missing_value(backend: str, name: str) -> str:
     if backend == "llamacpp":
-        return f"error while handling argument \"{name}\": expected value for argument"
+        return f'error while handling argument "{name}": expected value for argument'
     return f"error: argument {name}: expected one argument"
 
 
@@ -181,7 +181,9 @@ class Server:
             self.auto_tools = True
         else:
             self.model = (
-                args.get("--model") or args.get("--hf-repo") or os.environ.get("LLAMA_ARG_MODEL")
+                args.get("--model")
+                or args.get("--hf-repo")
+                or os.environ.get("LLAMA_ARG_MODEL")
                 or "models/7B/ggml-model-f16.gguf"
             )
             self.served = args.get("--alias") or os.path.basename(str(self.model))
@@ -215,8 +217,7 @@ class Server:
         self.loaded = True
         if self.backend == "llamacpp":
             log("main: model loaded")
-            log("main: server is listening on http://%s:%d - starting the main loop" % (
-                self.host, self.port))
+            log(f"main: server is listening on http://{self.host}:{self.port}")
             self.warm = True
         elif self.backend == "vllm":
             httpd = self._listen()
@@ -250,7 +251,7 @@ class _Handler(BaseHTTPRequestHandler):
     owner: Server
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         log("access: " + (format % args))
 
     # -- helpers -----------------------------------------------------------------------------
@@ -268,19 +269,29 @@ class _Handler(BaseHTTPRequestHandler):
         if self.owner.backend == "llamacpp":
             self._json(status, {"error": {"code": status, "message": message, "type": etype}})
         else:
-            self._json(status, {"object": "error", "message": message, "type": etype,
-                                "param": None, "code": status})
+            self._json(
+                status,
+                {
+                    "object": "error",
+                    "message": message,
+                    "type": etype,
+                    "param": None,
+                    "code": status,
+                },
+            )
 
     def _loading(self) -> bool:
         s = self.owner
         if s.backend == "llamacpp" and not s.loaded:
-            self._json(503, {"error": {"code": 503, "message": "Loading model",
-                                       "type": "unavailable_error"}})
+            self._json(
+                503,
+                {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}},
+            )
             return True
         return False
 
     # -- routes ------------------------------------------------------------------------------
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         if self._loading():
             return
         s = self.owner
@@ -293,15 +304,27 @@ class _Handler(BaseHTTPRequestHandler):
             else:
                 self._send(200, b"")
         elif path == "/v1/models":
-            self._json(200, {"object": "list", "data": [
-                {"id": s.served, "object": "model", "created": int(time.time()),
-                 "owned_by": s.backend, "root": s.model}]})
+            self._json(
+                200,
+                {
+                    "object": "list",
+                    "data": [
+                        {
+                            "id": s.served,
+                            "object": "model",
+                            "created": int(time.time()),
+                            "owned_by": s.backend,
+                            "root": s.model,
+                        }
+                    ],
+                },
+            )
         elif path == "/version" and s.backend == "vllm":
             self._json(200, {"version": "0.33.0"})
         else:
             self._error(404, "Not Found", "not_found_error")
 
-    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+    def do_POST(self) -> None:
         if self._loading():
             return
         s = self.owner
@@ -322,17 +345,25 @@ class _Handler(BaseHTTPRequestHandler):
         tools = req.get("tools") or []
         choice = req.get("tool_choice", "auto" if tools else "none")
         if s.backend == "vllm" and tools and choice == "auto" and not s.auto_tools:
-            self._error(400, '"auto" tool choice requires --enable-auto-tool-choice and '
-                        "--tool-call-parser to be set", "BadRequestError")
+            self._error(
+                400,
+                '"auto" tool choice requires --enable-auto-tool-choice and '
+                "--tool-call-parser to be set",
+                "BadRequestError",
+            )
             return
-        call = _pick_call(tools, choice) if tools and choice != "none" else None
+        messages = req.get("messages") or [{}]
+        answering = (messages[-1] or {}).get("role") == "tool"
+        call = _pick_call(tools, choice) if tools and choice != "none" and not answering else None
         rid = "chatcmpl-" + uuid.uuid4().hex[:24]
         if req.get("stream"):
-            self._stream(rid, s.served, call, s.tool_parsing)
+            self._stream(rid, s.served, call, s.tool_parsing, answering)
         else:
-            self._json(200, _completion(rid, s.served, call, s.tool_parsing))
+            self._json(200, _completion(rid, s.served, call, s.tool_parsing, answering))
 
-    def _stream(self, rid: str, model: str, call: dict[str, Any] | None, parse: bool) -> None:
+    def _stream(
+        self, rid: str, model: str, call: dict[str, Any] | None, parse: bool, answering: bool
+    ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -341,26 +372,39 @@ class _Handler(BaseHTTPRequestHandler):
         self.close_connection = True
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
-            body = {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-                    "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            body = {
+                "id": rid,
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
             self.wfile.flush()
 
         chunk({"role": "assistant", "content": ""})
         if call is not None and parse:
             args = json.dumps(call["arguments"])
-            chunk({"tool_calls": [{"index": 0, "id": "call_" + uuid.uuid4().hex[:12],
-                                   "type": "function",
-                                   "function": {"name": call["name"], "arguments": ""}}]})
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": 0,
+                            "id": "call_" + uuid.uuid4().hex[:12],
+                            "type": "function",
+                            "function": {"name": call["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
             half = len(args) // 2
             for piece in (args[:half], args[half:]):
                 chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
             chunk({}, "tool_calls")
         else:
-            text = _text(call)
+            text = _text(call, answering)
             for i in range(0, len(text), 8):
-                chunk({"content": text[i:i + 8]})
+                chunk({"content": text[i : i + 8]})
             chunk({}, "stop")
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
@@ -380,48 +424,69 @@ def _pick_call(tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | Non
     for key in params.get("required") or list(props)[:1]:
         typ = (props.get(key) or {}).get("type", "string")
         enum = (props.get(key) or {}).get("enum")
-        args[key] = enum[0] if enum else {"string": "Paris", "integer": 3, "number": 2.5,
-                                          "boolean": True}.get(typ, "x")
+        args[key] = (
+            enum[0]
+            if enum
+            else {"string": "Paris", "integer": 3, "number": 2.5, "boolean": True}.get(typ, "x")
+        )
     return {"name": fn.get("name", "tool"), "arguments": args}
 
 
-def _text(call: dict[str, Any] | None) -> str:
+def _text(call: dict[str, Any] | None, answering: bool = False) -> str:
+    if answering:
+        return "It is 18 degrees and cloudy in Paris (from the tool result)."
     if call is None:
         return "Hello! I am a stand-in model, ready to help."
     return "<tool_call>\n" + json.dumps(call) + "\n</tool_call>"
 
 
-def _completion(rid: str, model: str, call: dict[str, Any] | None, parse: bool) -> dict[str, Any]:
+def _completion(
+    rid: str, model: str, call: dict[str, Any] | None, parse: bool, answering: bool
+) -> dict[str, Any]:
     if call is not None and parse:
         message: dict[str, Any] = {
-            "role": "assistant", "content": None,
-            "tool_calls": [{"id": "call_" + uuid.uuid4().hex[:12], "type": "function",
-                            "function": {"name": call["name"],
-                                         "arguments": json.dumps(call["arguments"])}}],
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_" + uuid.uuid4().hex[:12],
+                    "type": "function",
+                    "function": {"name": call["name"], "arguments": json.dumps(call["arguments"])},
+                }
+            ],
         }
         finish = "tool_calls"
     else:
-        message = {"role": "assistant", "content": _text(call), "tool_calls": []}
+        message = {"role": "assistant", "content": _text(call, answering), "tool_calls": []}
         finish = "stop"
-    return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-            "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}}
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+    }
 
 
 def main(backend: str, argv: list[str]) -> int:
     try:
         catalog = load_catalog(backend)
         args = parse_args(backend, argv, catalog)
-        if backend == "vllm" and args.get("--enable-auto-tool-choice") and not args.get(
-            "--tool-call-parser"
+        if (
+            backend == "vllm"
+            and args.get("--enable-auto-tool-choice")
+            and not args.get("--tool-call-parser")
         ):
-            raise BadArgs("TypeError: Error: --enable-auto-tool-choice requires "
-                          "--tool-call-parser to be set")
+            raise BadArgs(
+                "TypeError: Error: --enable-auto-tool-choice requires --tool-call-parser to be set"
+            )
         if backend == "vllm" and not args["_positional"] and not args.get("--model"):
             log("WARNING no model given; serving the default facebook/opt-125m")
     except BadArgs as err:
-        prog = {"vllm": "vllm serve", "sglang": "launch_server.py",
-                "llamacpp": "llama-server"}[backend]
+        prog = {"vllm": "vllm serve", "sglang": "launch_server.py", "llamacpp": "llama-server"}[
+            backend
+        ]
         if backend != "llamacpp":
             log(f"usage: {prog} [options]")
         log(f"{prog}: {err}" if backend != "llamacpp" else str(err))

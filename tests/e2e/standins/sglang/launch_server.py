@@ -1,4 +1,5 @@
 """Stand-in for `python3 -m sglang.launch_server` (what compose files set as the entrypoint)."""
+
 import sys
 
 from standin import main
