@@ -5,6 +5,6 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ling_compose.commands import catalog_cmds, recommend, render, show
+from ling_compose.commands import catalog_cmds, detect, doctor, recommend, render, show
 
-COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show, recommend]
+COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show, recommend, detect, doctor]

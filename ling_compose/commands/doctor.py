@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.compose import SERVICE_NAME, Compiled
 from ling_compose.errors import ConfigError
 from ling_compose.hardware.preflight import (
@@ -23,30 +24,14 @@ _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "doctor",
-        help="pre-flight checks for running a stack on this host",
+        help="pre-flight checks for running a profile on this host",
         description="Check Docker, the NVIDIA container runtime, the driver against the image's "
-        "CUDA, the GPUs, free disk where Docker keeps its data and host RAM. Exit 0 when no "
-        "check fails, 1 otherwise.",
+        "CUDA, the GPUs, free disk where Docker keeps its data and host RAM, against what the "
+        "profile needs. Exit 0 when no check fails, 1 otherwise.",
     )
-    parser.add_argument("--gpus", type=int, default=1, metavar="N", help="GPUs the stack needs")
-    parser.add_argument("--gpu-type", default=None, metavar="KEY", help="catalogue key, e.g. h200")
-    parser.add_argument("--ram-gb", type=float, default=0.0, help="host RAM needed (GB)")
-    parser.add_argument("--disk-gb", type=float, default=0.0, help="free disk needed (GB)")
-    parser.add_argument("--cuda", default="13.0", help="CUDA version the image is built on")
-    parser.add_argument("--image", default="", help="the pinned image, for variant advice")
+    add_stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="print JSON for scripts")
     parser.set_defaults(func=run)
-
-
-def requirements_from_flags(args: argparse.Namespace) -> PreflightRequirements:
-    return PreflightRequirements(
-        gpu_key=args.gpu_type,
-        gpu_count=args.gpus,
-        min_host_ram_gb=args.ram_gb,
-        disk_gb_needed=args.disk_gb,
-        min_driver_cuda=args.cuda,
-        image=args.image,
-    )
 
 
 def format_findings(findings: list[Finding]) -> str:
@@ -60,7 +45,7 @@ def format_findings(findings: list[Finding]) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    findings = run_checks(requirements_from_flags(args), real_probes())
+    findings = run_checks(requirements_from_stack(compiled_from_args(args)), real_probes())
     if args.json:
         print(json.dumps([f.model_dump(mode="json") for f in findings], indent=2))
     else:
@@ -75,11 +60,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
-    """What a compiled stack needs from the host (for `doctor PROFILE`, wired by the core).
+    """What a compiled stack needs from the host.
 
-    Placeholder rules: disk = the checkpoint's size on disk; host RAM = the plan's host budget
-    when experts are offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the
-    backend's `cuda_version` for a built image, else 13.0.
+    Disk = the checkpoint's size on disk; host RAM = the plan's host budget when experts are
+    offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the backend's
+    `cuda_version` for a built image, else 13.0.
     """
     stack, plan = compiled.stack, compiled.plan
     service = compiled.project.services[SERVICE_NAME]

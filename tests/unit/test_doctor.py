@@ -300,12 +300,11 @@ def _fake(monkeypatch: pytest.MonkeyPatch, fake: Probes) -> None:
     monkeypatch.setattr(doctor, "real_probes", lambda: fake)
 
 
-def test_cli_doctor_ok_exits_0(
+def test_cli_doctor_profile_ok_exits_0(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _fake(monkeypatch, probes("h100-4x"))
-    argv = ["doctor", "--gpus", "4", "--gpu-type", "h100-sxm-80gb", "--disk-gb", "120"]
-    assert cli(argv) == 0
+    assert cli(["doctor", "4xh100-bf16"]) == 0
     out, err = capsys.readouterr()
     assert err == ""
     assert out.splitlines()[0] == (
@@ -318,54 +317,58 @@ def test_cli_doctor_failures_exit_1_with_fixes(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _fake(monkeypatch, probes("rtx3090-2x", docker=DockerInfo(cli_found=False)))
-    argv = [
-        "doctor",
-        "--gpus",
-        "2",
-        "--gpu-type",
-        "rtx-3090",
-        "--image",
-        "vllm/vllm-openai:v0.33.0",
-    ]
-    assert cli(argv) == 1
+    assert cli(["doctor", "h100-fp8"]) == 1
     out, err = capsys.readouterr()
     assert "[FAIL] docker          Docker is not installed (no `docker` on PATH)" in out
     assert "fix: upgrade the NVIDIA driver to 580.65.06 or newer, or use the image variant" in out
+    assert "[FAIL] gpus" in out
     assert err == (
-        "error: doctor: 3 check(s) failed: docker, nvidia-runtime, driver\n"
+        "error: doctor: 4 check(s) failed: docker, nvidia-runtime, driver, gpus\n"
         "Hint: apply the fixes printed above, then run doctor again\n"
     )
 
 
-def test_cli_doctor_json(
+def test_cli_doctor_takes_overrides_and_prints_json(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _fake(monkeypatch, probes("h100-4x"))
-    assert cli(["doctor", "--gpus", "4", "--json"]) == 0
+    assert cli(["doctor", "h100-fp8", "--gpus", "4", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [d["status"] for d in data] == ["ok"] * 6
     assert set(data[0]) == {"check", "status", "message", "fix"}
+    gpus = next(d for d in data if d["check"] == "gpus")
+    assert "needs 4x h100-sxm-80gb" in gpus["message"]
 
 
-def test_cli_doctor_output_recorded_on_the_h200(
+def test_cli_doctor_refuses_a_layout_that_cannot_fit(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    _fake(monkeypatch, probes("h100-4x"))
+    assert cli(["doctor", "h100-fp8", "--gpus", "1"]) == 1
+    assert "cannot start" in capsys.readouterr().err
+
+
+def test_findings_recorded_on_the_h200() -> None:
     """Replays the device run (no Docker there, 64 GiB disk, 135 GB RAM) and compares."""
-    _fake(
-        monkeypatch,
-        probes(
-            "h200-1x-real",
-            docker=DockerInfo(cli_found=False, error="the docker CLI is not on PATH"),
-            free_gb=69.4,
-            ram_gb=135.1,
-        ),
+    from ling_compose.commands.doctor import format_findings
+
+    fake = probes(
+        "h200-1x-real",
+        docker=DockerInfo(cli_found=False, error="the docker CLI is not on PATH"),
+        free_gb=69.4,
+        ram_gb=135.1,
     )
-    argv = "doctor --gpus 1 --gpu-type h200 --disk-gb 20 --ram-gb 16 --cuda 13.0"
-    assert cli([*argv.split(), "--image", "vllm/vllm-openai:v0.33.0"]) == 1
-    out, err = capsys.readouterr()
+    recorded_run = PreflightRequirements(
+        gpu_key="h200",
+        gpu_count=1,
+        min_host_ram_gb=16,
+        disk_gb_needed=20,
+        min_driver_cuda="13.0",
+        image="vllm/vllm-openai:v0.33.0",
+    )
     recorded = (FIXTURES / "h200-1x-real" / "doctor.txt").read_text().split("\n\n")[0]
-    lines = recorded.splitlines()[1:-1]  # drop the command line and the exit marker
-    assert (out + err).splitlines() == lines
+    findings_lines = recorded.splitlines()[1:-3]  # drop the command, the error, hint and exit
+    assert format_findings(run_checks(recorded_run, fake)).splitlines() == findings_lines
 
 
 def test_image_cuda_from_tag() -> None:
