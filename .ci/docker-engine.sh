@@ -44,7 +44,8 @@ if [ -n "$socket" ]; then
   # the two daemons fight over docker0 (a second dockerd deletes it at start-up or shutdown).
   extra=(--data-root "$base/data" --exec-root "$base/exec" --pidfile "$base/dockerd.pid"
          --host "$host" --iptables=false --ip-masq=false)
-  launch=(unshare --net)
+  # A new network namespace starts with loopback down: bring it up so 127.0.0.1 ports publish.
+  launch=(unshare --net sh -c 'ip link set lo up && exec "$@"' sh)
 else
   base="/var/lib/ling-compose-engine"
   host="unix:///var/run/docker.sock"

@@ -43,6 +43,8 @@ _PORT_PATTERNS = (
         r"listen tcp[46]? (?P<ip>[0-9a-fA-F.:\[\]]*?):(?P<port>\d+): bind: address already in use"
     ),
 )
+_RLIMIT_PATTERN = re.compile(r"error setting rlimit type (\d+)")
+_RLIMITS = {3: "stack", 7: "nofile", 8: "memlock"}  # Linux RLIMIT_* numbers
 _NS = 1_000_000_000
 
 
@@ -64,6 +66,15 @@ def translate(err: BaseException, doing: str) -> DockerError:
                 hint=f"pick a free host port with `--port N` (e.g. `up PROFILE --port {int(port) + 1}`),"
                 f" or stop what listens there (`ss -ltnp 'sport = :{port}'`, `docker ps`)",
             )
+    rlimit = _RLIMIT_PATTERN.search(text)
+    if rlimit:
+        limit = _RLIMITS.get(int(rlimit.group(1)), f"rlimit {rlimit.group(1)}")
+        return DockerError(
+            f"{doing}: the engine may not raise the {limit} ulimit the service asks for",
+            hint=f"the Docker daemon's own hard limit is lower (see `cat /proc/$(pidof dockerd)/"
+            f"limits`): raise it (systemd: LimitMEMLOCK=infinity / LimitSTACK=infinity for "
+            f"docker.service, then restart Docker), or lower `ulimits: {limit}` in the service",
+        )
     if isinstance(err, docker.errors.ImageNotFound):
         return DockerError(
             f"{doing}: image not found ({text})",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -14,6 +15,8 @@ from ling_compose.runtime.http import Response
 DEFAULT_TIMEOUT_S = 7200.0  # a first start may download 60-200 GB of weights before loading
 DEFAULT_POLL_S = 0.5
 LOG_TAIL_LINES = 20
+LOG_FETCH_LINES = 400  # fetched, then access-log lines of our own polls are dropped
+_POLL_LINE = re.compile(r"GET /(health|v1/models)\b")
 
 Fetch = Callable[[str], Response]
 
@@ -47,7 +50,9 @@ def _model_ids(resp: Response) -> list[str]:
 
 
 def _indent(text: str) -> str:
-    lines = text.rstrip().splitlines()[-LOG_TAIL_LINES:]
+    # Our own polling fills access logs; those lines would hide the ones that explain a failure.
+    lines = [ln for ln in text.rstrip().splitlines() if not _POLL_LINE.search(ln)]
+    lines = lines[-LOG_TAIL_LINES:]
     return "\n".join("    " + line for line in lines) if lines else "    (no log output)"
 
 
@@ -66,7 +71,7 @@ def _died(state: ContainerState, watch: ContainerWatch, elapsed: float, url: str
     code = codes[-1] if codes else state.exit_code
     oom = oom or state.oom_killed
     if state.status in ("exited", "dead"):
-        what = f"exited with code {code}"
+        what = f"exited (exit code {code})"
     else:
         what = f"restarted (restart #{state.restart_count}, last exit code {code})"
     detail = f"; OOM-killed: {'yes' if oom else 'no'}"
@@ -80,7 +85,7 @@ def _died(state: ContainerState, watch: ContainerWatch, elapsed: float, url: str
     )
     return HealthError(
         f"container {state.name} {what} {elapsed:.1f}s into the wait for {url}{detail}\n"
-        f"  last log lines:\n{_indent(watch.log_tail(LOG_TAIL_LINES))}",
+        f"  last log lines:\n{_indent(watch.log_tail(LOG_FETCH_LINES))}",
         hint=hint,
     )
 
@@ -161,7 +166,7 @@ def wait_ready(
                 enter(_phase_of(resp), elapsed)
         progress.update(f"[{elapsed:6.0f}s] {phase} (timeout {timeout_s:.0f}s)")
         if elapsed >= timeout_s:
-            tail = watch.log_tail(LOG_TAIL_LINES) if watch is not None else ""
+            tail = watch.log_tail(LOG_FETCH_LINES) if watch is not None else ""
             raise HealthError(
                 f"{url} not ready after {elapsed:.0f}s (timeout {timeout_s:.0f}s); "
                 f"phase: {phase}; last answer: {last}"

@@ -1,0 +1,1 @@
+"""Stand-in backend images for the e2e tests (see build.py)."""
