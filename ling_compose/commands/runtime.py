@@ -7,7 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -19,7 +19,8 @@ from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
 from ling_compose.runtime.health import DEFAULT_TIMEOUT_S
 
-Sub = argparse._SubParsersAction[argparse.ArgumentParser]
+if TYPE_CHECKING:  # not subscriptable at run time
+    Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
 def register(sub: Sub) -> None:

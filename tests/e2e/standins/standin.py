@@ -68,10 +68,14 @@ def _norm(name: str, backend: str) -> str:
 
 def parse_args(backend: str, argv: list[str], catalog: dict[str, Any]) -> dict[str, Any]:
     """Check argv against the catalogue; return {canonical option name: value} + '_positional'."""
-    by_name: dict[str, dict[str, Any]] = {}
+    by_name: dict[str, tuple[dict[str, Any], bool]] = {}  # name -> (option, value when a flag)
     for opt in catalog.get("options", []):
+        if opt.get("removed"):
+            continue  # the real parser no longer knows it
         for name in opt.get("names", []):
-            by_name[_norm(name, backend)] = opt
+            by_name[_norm(name, backend)] = (opt, not name.startswith("--no-"))
+        for name in opt.get("negative_names") or []:
+            by_name[_norm(name, backend)] = (opt, False)
     values: dict[str, Any] = {"_positional": []}
     deprecated = catalog.get("deprecated_values") or {}
     i = 0
@@ -80,12 +84,25 @@ def parse_args(backend: str, argv: list[str], catalog: dict[str, Any]) -> dict[s
         if arg.startswith("-") and len(arg) > 1 and not _is_number(arg):
             name, eq, inline = arg.partition("=")
             name = _norm(name, backend)
-            opt = by_name.get(name)
-            if opt is None:
+            found = by_name.get(name)
+            if found is None:
                 raise BadArgs(_unrecognised(backend, arg))
+            opt, flag_on = found
+            names = [_norm(n, backend) for n in opt["names"]]
             if opt.get("takes_value"):
                 if eq:
-                    value = inline
+                    value: Any = inline
+                elif opt.get("nargs") in ("+", "*"):
+                    # argparse nargs="+": every following argument up to the next option.
+                    taken = []
+                    while i + 1 < len(argv) and not (
+                        argv[i + 1].startswith("-") and not _is_number(argv[i + 1])
+                    ):
+                        i += 1
+                        taken.append(argv[i])
+                    if not taken and opt.get("nargs") == "+":
+                        raise BadArgs(_missing_value(backend, name))
+                    value = taken[0] if len(taken) == 1 else " ".join(taken)
                 else:
                     if i + 1 >= len(argv):
                         raise BadArgs(_missing_value(backend, name))
@@ -98,14 +115,13 @@ def parse_args(backend: str, argv: list[str], catalog: dict[str, Any]) -> dict[s
                 if dep:
                     log(f"WARNING {name} {value} is deprecated; using {dep}")
                     value = dep
-                for n in opt["names"]:
-                    values[_norm(n, backend)] = value
+                for n in names:
+                    values[n] = value
             else:
                 if eq:
                     raise BadArgs(_unrecognised(backend, arg))
-                flag_on = not name.startswith("--no-")
-                for n in opt["names"]:
-                    values[_norm(n, backend)] = flag_on
+                for n in names:
+                    values[n] = flag_on
         else:
             values["_positional"].append(arg)
         i += 1
