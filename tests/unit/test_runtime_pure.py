@@ -1,0 +1,140 @@
+"""Pure runtime pieces: interpolation, env files, container specs and labels, error translation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker.errors
+import pytest
+
+from ling_compose.errors import ConfigError
+from ling_compose.models.compose import (
+    ComposeProject,
+    GpuReservation,
+    NamedVolume,
+    PortMapping,
+    Service,
+    VolumeMount,
+)
+from ling_compose.runtime.docker_sdk import translate
+from ling_compose.runtime.interpolate import interpolate, parse_env_file, run_environment
+from ling_compose.runtime.spec import COMPOSE_HASH, project_spec
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("${A}", "1"),
+        ("$A-x", "1-x"),
+        ("${MISSING}", ""),
+        ("${MISSING:-d}", "d"),
+        ("${EMPTY:-d}", "d"),
+        ("${EMPTY-d}", ""),
+        ("$${A}", "${A}"),
+        ("--api-key=${A:?set A}", "--api-key=1"),
+    ],
+)
+def test_interpolate(text: str, expected: str) -> None:
+    assert interpolate(text, {"A": "1", "EMPTY": ""}) == expected
+
+
+def test_required_variable_names_it_not_its_value() -> None:
+    with pytest.raises(ConfigError) as info:
+        interpolate("${KEY:?set KEY to the API key}", {}, "services.server.command")
+    assert "KEY" in str(info.value) and "services.server.command" in str(info.value)
+
+
+def test_env_file_and_precedence(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("# c\nexport HF_TOKEN='hf_x'\nA=1 # note\nB=\"two words\"\n")
+    assert parse_env_file(env) == {"HF_TOKEN": "hf_x", "A": "1", "B": "two words"}
+    merged = run_environment({"A": "from-process"}, None, env)
+    assert merged["A"] == "from-process" and merged["HF_TOKEN"] == "hf_x"
+    with pytest.raises(ConfigError):
+        run_environment({}, tmp_path / "absent.env", None)
+    (tmp_path / "bad.env").write_text("not a pair\n")
+    with pytest.raises(ConfigError, match=r"bad\.env:1"):
+        parse_env_file(tmp_path / "bad.env")
+
+
+def _project(**service: object) -> ComposeProject:
+    base: dict[str, object] = {
+        "image": "img:1",
+        "command": ["m", "--api-key", "${KEY:-k}"],
+        "environment": {"HF_TOKEN": "${HF_TOKEN:-}"},
+        "ports": [PortMapping(host_port=8001, container_port=8000)],
+        "volumes": [
+            VolumeMount(source="model-cache", target="/root/.cache"),
+            VolumeMount(source="./models", target="/models", read_only=True),
+        ],
+        "gpus": GpuReservation(device_ids=["0", "2"]),
+    }
+    base.update(service)
+    return ComposeProject(
+        name="ling-x",
+        services={"server": Service(**base)},  # type: ignore[arg-type]
+        volumes={"model-cache": NamedVolume()},
+        metadata={"served_model_name": "ling", "service": "server", "engine": "vllm"},
+    )
+
+
+def test_spec_names_labels_and_hash(tmp_path: Path) -> None:
+    spec = project_spec(_project(), {"HF_TOKEN": "secret"}, tmp_path)
+    (c,) = spec.containers
+    assert c.name == "ling-x-server-1" and spec.network == "ling-x_default"
+    assert list(spec.volumes) == ["ling-x_model-cache"]
+    assert spec.volumes["ling-x_model-cache"]["com.docker.compose.volume"] == "model-cache"
+    assert c.labels["com.docker.compose.project"] == "ling-x"
+    assert c.labels["com.docker.compose.oneoff"] == "False"
+    assert c.labels["io.ling-compose.endpoint"] == "http://127.0.0.1:8001"
+    assert c.environment == {"HF_TOKEN": "secret"}
+    assert "secret" not in str(c.labels)  # only a digest of the resolved config is stored
+    assert c.gpu_device_ids == ["0", "2"] and c.gpu_count is None
+    assert [m.kind for m in c.mounts] == ["volume", "bind"]
+    assert c.mounts[1].source == str(tmp_path / "models")
+    assert spec.api_key == "k"
+    same = project_spec(_project(), {"HF_TOKEN": "secret"}, tmp_path).containers[0]
+    other = project_spec(_project(), {"HF_TOKEN": "other"}, tmp_path).containers[0]
+    assert same.labels[COMPOSE_HASH] == c.labels[COMPOSE_HASH] != other.labels[COMPOSE_HASH]
+
+
+def test_undeclared_volume_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a declared volume"):
+        project_spec(_project(volumes=[VolumeMount(source="nope", target="/x")]), {}, tmp_path)
+
+
+def test_from_compose_round_trips() -> None:
+    proj = _project()
+    assert ComposeProject.from_compose(proj.to_compose()) == proj
+
+
+def _api_error(message: str) -> docker.errors.APIError:
+    return docker.errors.APIError("500 Server Error", explanation=message)
+
+
+def test_translate_gpu_port_rlimit_daemon() -> None:
+    gpu = translate(
+        _api_error('could not select device driver "" with capabilities: [[gpu]]'), "starting"
+    )
+    assert gpu.exit_code == 3 and "nvidia-container-toolkit" in (gpu.hint or "")
+    port = translate(
+        _api_error(
+            "driver failed programming external connectivity on endpoint x: "
+            "Bind for 127.0.0.1:8000 failed: port is already allocated"
+        ),
+        "starting",
+    )
+    assert "host port 8000" in str(port) and "--port 8001" in (port.hint or "")
+    port2 = translate(
+        _api_error(
+            "Error starting userland proxy: listen tcp4 127.0.0.1:9000: bind: address already in use"
+        ),
+        "starting",
+    )
+    assert "host port 9000" in str(port2)
+    rl = translate(_api_error("error setting rlimit type 8: operation not permitted"), "starting")
+    assert "memlock" in str(rl)
+    daemon = translate(ConnectionRefusedError("refused"), "listing")
+    assert "cannot reach the Docker daemon" in str(daemon) and "docker info" in (daemon.hint or "")
+    missing = translate(docker.errors.ImageNotFound("no such image"), "creating")
+    assert "image not found" in str(missing)

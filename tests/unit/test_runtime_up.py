@@ -1,0 +1,176 @@
+"""Orchestration of up/down over a fake Runtime: convergence, resume after Ctrl-C, volumes kept."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import ling_compose.cli
+from ling_compose.commands import COMMAND_MODULES
+from ling_compose.commands import runtime as runtime_cmds
+from ling_compose.models.compose import ComposeProject, NamedVolume, Service
+from ling_compose.runtime import down, up
+from ling_compose.runtime.base import ContainerState, Progress, SilentProgress
+from ling_compose.runtime.spec import COMPOSE_HASH, COMPOSE_PROJECT, COMPOSE_SERVICE, ContainerSpec
+
+Q = SilentProgress()
+
+
+class FakeRuntime:
+    def __init__(self) -> None:
+        self.ids = (f"c{i}" for i in itertools.count())
+        self.box: dict[str, ContainerState] = {}
+        self.nets: set[str] = set()
+        self.vols: dict[str, str] = {}  # name -> project
+        self.calls: list[str] = []
+        self.fail_start_once: BaseException | None = None
+
+    def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
+        new = name not in self.nets
+        self.nets.add(name)
+        return new
+
+    def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
+        new = name not in self.vols
+        self.vols[name] = labels[COMPOSE_PROJECT]
+        return new
+
+    def ensure_image(self, spec: ContainerSpec, progress: Progress) -> None:
+        self.calls.append(f"image {spec.image}")
+
+    def containers(self, project: str | None = None) -> list[ContainerState]:
+        return [c for c in self.box.values() if c.labels[COMPOSE_PROJECT] == project]
+
+    def create(self, spec: ContainerSpec) -> ContainerState:
+        cid = next(self.ids)
+        self.calls.append(f"create {cid}")
+        state = ContainerState(
+            cid,
+            spec.name,
+            spec.service,
+            "created",
+            config_hash=spec.labels[COMPOSE_HASH],
+            labels=spec.labels,
+        )
+        self.box[cid] = state
+        return state
+
+    def start(self, container_id: str) -> None:
+        if self.fail_start_once is not None:
+            err, self.fail_start_once = self.fail_start_once, None
+            raise err
+        self.calls.append(f"start {container_id}")
+        old = self.box[container_id]
+        self.box[container_id] = ContainerState(**{**old.__dict__, "status": "running"})
+
+    def remove(self, container_id: str, timeout_s: int = 10) -> None:
+        self.calls.append(f"remove {container_id}")
+        self.box.pop(container_id, None)
+
+    def inspect(self, container_id: str) -> ContainerState | None:
+        return self.box.get(container_id)
+
+    def exits(self, container_id: str, since_epoch: float) -> tuple[list[int], bool]:
+        return [], False
+
+    def logs(self, container_id: str, tail: int = 50) -> str:
+        return "log line\n"
+
+    def follow_logs(self, container_id: str, tail: int = 50) -> Iterator[str]:
+        yield "log line"
+
+    def networks(self, project: str) -> list[str]:
+        return sorted(n for n in self.nets if n.startswith(project + "_"))
+
+    def remove_network(self, name: str) -> None:
+        self.nets.discard(name)
+
+    def volumes(self, project: str) -> list[str]:
+        return sorted(v for v, p in self.vols.items() if p == project)
+
+    def remove_volume(self, name: str) -> None:
+        self.vols.pop(name)
+
+
+def _project(env: str = "1") -> ComposeProject:
+    # No ports: up does not wait (the wait policy has its own tests).
+    return ComposeProject(
+        name="ling-t",
+        services={"server": Service(image="img:1", environment={"X": env})},
+        volumes={"model-cache": NamedVolume()},
+    )
+
+
+def test_converges_and_recreates_only_on_change() -> None:
+    rt = FakeRuntime()
+    first = up(_project(), runtime=rt, progress=Q, environ={})
+    assert first.actions == {"server": "created"}
+    again = up(_project(), runtime=rt, progress=Q, environ={})
+    assert again.actions == {"server": "unchanged"}
+    assert again.container_ids == first.container_ids
+    changed = up(_project("2"), runtime=rt, progress=Q, environ={})
+    assert changed.actions == {"server": "recreated"}
+    assert f"remove {first.container_ids['server']}" in rt.calls
+
+
+def test_interrupted_between_create_and_start_resumes() -> None:
+    rt = FakeRuntime()
+    rt.fail_start_once = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        up(_project(), runtime=rt, progress=Q, environ={})
+    (left,) = rt.box.values()
+    assert left.status == "created"
+    resumed = up(_project(), runtime=rt, progress=Q, environ={})
+    assert resumed.actions == {"server": "started"}
+    assert resumed.container_ids["server"] == left.id
+
+
+def test_orphan_service_is_removed() -> None:
+    rt = FakeRuntime()
+    up(_project(), runtime=rt, progress=Q, environ={})
+    (old,) = rt.box.values()
+    rt.box[old.id] = ContainerState(
+        **{**old.__dict__, "service": "gone", "labels": {**old.labels, COMPOSE_SERVICE: "gone"}}
+    )
+    result = up(_project(), runtime=rt, progress=Q, environ={})
+    assert result.actions == {"server": "created"} and old.id not in rt.box
+
+
+def test_down_keeps_volumes_unless_asked() -> None:
+    rt = FakeRuntime()
+    up(_project(), runtime=rt, progress=Q, environ={})
+    kept = down("ling-t", runtime=rt, progress=Q)
+    assert kept.volumes_kept == ["ling-t_model-cache"] and rt.box == {} and rt.nets == set()
+    removed = down("ling-t", volumes=True, runtime=rt, progress=Q)
+    assert removed.volumes_removed == ["ling-t_model-cache"] and rt.vols == {}
+
+
+# -- CLI, no engine ---------------------------------------------------------------------------------
+@pytest.fixture
+def main(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
+    if runtime_cmds not in COMMAND_MODULES:
+        monkeypatch.setattr(ling_compose.cli, "COMMAND_MODULES", [*COMMAND_MODULES, runtime_cmds])
+    return ling_compose.cli.main
+
+
+def test_cli_unreachable_engine_is_exit_3(
+    main, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    code = main(["status", "--docker-host", f"unix://{tmp_path}/missing.sock"])
+    err = capsys.readouterr().err
+    assert code == 3
+    assert "cannot reach the Docker daemon" in err and "Hint: is the Docker daemon running" in err
+
+
+def test_cli_up_needs_profile_or_file(
+    main, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    assert main(["up"]) == 2
+    assert "up needs a PROFILE or -f FILE" in capsys.readouterr().err
+    foreign = tmp_path / "docker-compose.yml"
+    foreign.write_text("services:\n  web:\n    image: nginx\n")
+    assert main(["up", "-f", str(foreign)]) == 1
+    assert "not a file ling_compose rendered" in capsys.readouterr().err
