@@ -60,7 +60,9 @@ def _text(value: Any) -> str | None:
 def _choices(action: argparse.Action) -> list[str] | None:
     if action.choices is None:
         return None
-    return [("None" if c is None else str(c)) for c in action.choices]
+    values = [("None" if c is None else str(c)) for c in action.choices]
+    # A set's iteration order changes per process; sort it so regeneration is stable.
+    return sorted(values) if isinstance(action.choices, set | frozenset) else values
 
 
 def describe(parser: argparse.ArgumentParser, deprecated_actions: set[Any]) -> dict[str, Any]:
