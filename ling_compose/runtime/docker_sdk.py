@@ -423,9 +423,13 @@ class DockerRuntime:
         codes: list[int] = []
         oom = False
         try:
+            # A fractional "until" just past now, so the engine answers at once (a whole second
+            # ahead would block the fail-fast path up to that second); docker-py's types only
+            # admit whole seconds, the API takes the fraction.
+            until: dict[str, Any] = {"until": f"{time.time() + 0.05:.3f}"}
             events = self.client.events(
                 since=int(since_epoch) - 1,
-                until=int(time.time()) + 1,
+                **until,
                 decode=True,
                 filters={"container": container_id, "event": ["die", "oom"]},
             )

@@ -67,7 +67,9 @@ def _phase_of(resp: Response) -> str:
 
 
 def _died(state: ContainerState, watch: ContainerWatch, elapsed: float, url: str) -> HealthError:
-    codes, oom = watch.exits()
+    # A stopped container still shows its exit code; a restarted one had it reset, so ask the
+    # engine's event log.
+    codes, oom = watch.exits() if state.status not in ("exited", "dead") else ([], False)
     code = codes[-1] if codes else state.exit_code
     oom = oom or state.oom_killed
     if state.status in ("exited", "dead"):

@@ -228,6 +228,7 @@ class Server:
         while never or time.monotonic() - start < load_s:
             if crash_after is not None and time.monotonic() - start >= float(crash_after):
                 log("ERROR torch.OutOfMemoryError: CUDA out of memory (stand-in crash during load)")
+                log(f"STANDIN_EXIT_AT {time.time():.6f}")
                 return 1
             time.sleep(0.05)
         self.loaded = True
@@ -247,6 +248,8 @@ class Server:
             self.warm = True
             log("INFO The server is fired up and ready to roll!")
         assert httpd is not None
+        # For bench/bench_up.py: the moment readiness began, on the clock the host shares.
+        log(f"STANDIN_READY_AT {time.time():.6f}")
         while True:
             time.sleep(3600)
 
