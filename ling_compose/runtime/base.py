@@ -45,7 +45,7 @@ class StderrProgress:
     def __init__(self, plain_every_s: float = 10.0) -> None:
         self._tty = sys.stderr.isatty()
         self._open = False
-        self._last_plain = 0.0
+        self._last_plain = time.monotonic()  # phase lines come first; heartbeats after
         self._every = plain_every_s
 
     def line(self, text: str) -> None:
