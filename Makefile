@@ -6,7 +6,7 @@ PROFILE ?= h100-fp8
 ARGS    ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install render stacks engine test lint format typecheck bench up down status verify-flags flags-catalog
+.PHONY: help install render stacks engine test e2e lint format typecheck bench up down status logs verify-flags flags-catalog
 
 help: ## this list
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -41,8 +41,12 @@ format: install ## apply ruff's formatting and fixes
 typecheck: install ## mypy --strict with the pydantic plugin
 	$(BIN)/mypy
 
-bench: install ## print render latency against a bare `import pydantic, yaml`
+bench: install ## print render latency, and up's readiness/failure detection latency (needs the engine)
 	$(BIN)/python bench/bench_render.py
+	$(BIN)/python bench/bench_up.py
+
+e2e: install engine ## only the end-to-end tests against the real engine
+	$(BIN)/python -m pytest -m e2e tests/e2e
 
 up: install ## render PROFILE, bring it up, wait until it serves, smoke-test tools
 	$(BIN)/python -m ling_compose up $(PROFILE) $(ARGS)
@@ -52,3 +56,6 @@ down: install ## stop PROFILE's stack (keeps the weights volume)
 
 status: install ## what runs, its health and endpoint
 	$(BIN)/python -m ling_compose status $(ARGS)
+
+logs: install ## the stack's logs
+	$(BIN)/python -m ling_compose logs $(ARGS)

@@ -42,7 +42,10 @@ def render(profile: str, overrides: Overrides | None = None) -> str:
 
 
 # name → module that defines it; loaded on first attribute access (PEP 562).
-_LAZY: dict[str, str] = {}
+_LAZY: dict[str, str] = {
+    **{n: "ling_compose.runtime" for n in ("up", "down", "status", "logs", "wait_ready", "smoke")},
+    "detect_hardware": "ling_compose.hardware.detect",
+}
 
 
 def __getattr__(name: str) -> Any:

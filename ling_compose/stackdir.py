@@ -13,6 +13,8 @@ _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ling_compose", "templates"),
     undefined=jinja2.StrictUndefined,
     keep_trailing_newline=True,
+    trim_blocks=True,
+    lstrip_blocks=True,
     autoescape=False,  # Markdown and dotenv, not HTML
 )
 

@@ -5,6 +5,14 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ling_compose.commands import catalog_cmds, detect, doctor, recommend, render, show
+from ling_compose.commands import catalog_cmds, detect, doctor, recommend, render, runtime, show
 
-COMMAND_MODULES: list[ModuleType] = [render, catalog_cmds, show, recommend, detect, doctor]
+COMMAND_MODULES: list[ModuleType] = [
+    render,
+    catalog_cmds,
+    show,
+    recommend,
+    detect,
+    doctor,
+    runtime,
+]
