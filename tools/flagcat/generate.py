@@ -71,6 +71,7 @@ def introspect(backend: str, version: str, venv: Path | None = None) -> tuple[di
     if backend == "llamacpp":
         tree, sdist = envs.llamacpp_tree(version)
         body = llamacpp.extract((tree / "common" / "arg.cpp").read_text(encoding="utf-8"))
+        _cross_check_llama_help(version, body)
         return body, SOURCES[backend].format(wheel=sdist, version=version)
     venv = venv or envs.engine_venv(backend, version)
     with tempfile.TemporaryDirectory() as tmp:
@@ -94,6 +95,23 @@ def introspect(backend: str, version: str, venv: Path | None = None) -> tuple[di
         # ling_compose.flags.lint assumes argparse abbreviations for both argparse engines.
         raise SystemExit(f"{backend} {version}: parser no longer allows abbreviations; update lint")
     return body, SOURCES[backend].format(wheel=_wheel_name(venv, backend, version), version=version)
+
+
+def _cross_check_llama_help(version: str, body: dict[str, Any]) -> None:
+    """If llama-server was built (verify --build-llama), its --help must list the same options."""
+    binary = envs.llama_server_binary(version)
+    if binary is None:
+        print("note: no llama-server built; skipped the --help cross-check", file=sys.stderr)
+        return
+    proc = subprocess.run([str(binary), "--help"], capture_output=True, text=True, timeout=60)
+    listed = llamacpp.help_spellings(proc.stdout + proc.stderr)
+    ours = {n for o in body["options"] for n in (*o["names"], *o["negative_names"])}
+    if listed != ours:
+        raise SystemExit(
+            "arg.cpp extraction disagrees with llama-server --help: "
+            f"missing {sorted(listed - ours)}, extra {sorted(ours - listed)}"
+        )
+    print(f"cross-check: llama-server --help lists the same {len(ours)} spellings", file=sys.stderr)
 
 
 def build(

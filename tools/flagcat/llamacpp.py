@@ -224,6 +224,17 @@ def _enumerated(handler: str, truthy: dict[str, list[str]]) -> tuple[list[str] |
     return None, words
 
 
+def _examples(arg: str, source: str) -> list[str]:
+    """Example enums named in `arg`, resolving a variable such as `mmproj_examples`."""
+    arg = arg.strip()
+    if re.fullmatch(r"[A-Za-z_]\w*", arg) and not arg.startswith("LLAMA_EXAMPLE_"):
+        m = re.search(r"\b" + arg + r"\s*=\s*\{([^}]*)\}", source)
+        if not m:
+            raise ValueError(f"cannot resolve example list {arg!r} in arg.cpp")
+        arg = m.group(1)
+    return re.findall(r"LLAMA_EXAMPLE_\w+", arg)
+
+
 def extract(source: str, example: str = SERVER) -> dict[str, Any]:
     """The catalogue body (positional, options) for `example` from arg.cpp text."""
     truthy = _truthy_sets(source)
@@ -236,8 +247,8 @@ def extract(source: str, example: str = SERVER) -> dict[str, Any]:
         ctor_close = _matching(call, ctor_open)
         parts = _split_top(call[ctor_open + 1 : ctor_close])
         chained = _chained_calls(call[ctor_close + 1 :])
-        examples = re.findall(r"LLAMA_EXAMPLE_\w+", chained.get("set_examples", COMMON))
-        excludes = re.findall(r"LLAMA_EXAMPLE_\w+", chained.get("set_excludes", ""))
+        examples = _examples(chained.get("set_examples", COMMON), source)
+        excludes = _examples(chained.get("set_excludes", ""), source)
         if not (example in examples or COMMON in examples) or example in excludes:
             continue
         if "set_preset_only" in chained:
@@ -295,3 +306,14 @@ def extract(source: str, example: str = SERVER) -> dict[str, Any]:
             }
         )
     return {"positional": [], "options": options, "deprecated_values": {}}
+
+
+def help_spellings(help_text: str) -> set[str]:
+    """Option spellings listed by `llama-server --help` (first column of each entry)."""
+    found: set[str] = set()
+    for line in help_text.splitlines():
+        if not line.startswith("-") or line.startswith("---"):
+            continue
+        head = re.split(r"\s{2,}", re.sub(r",\s+", ",", line), maxsplit=1)[0]
+        found |= {tok.split(" ")[0] for tok in head.split(",") if tok.startswith("-")}
+    return found
