@@ -64,6 +64,21 @@ def _matching(text: str, i: int) -> int:
     return j - 1
 
 
+def _strip_comments(text: str) -> str:
+    """Drop // and /* */ comments (their quotes are not option names), keep literals."""
+    out, j = [], 0
+    while j < len(text):
+        k = _skip_literal(text, j)
+        if k != j:
+            if not text.startswith(("//", "/*"), j):
+                out.append(text[j:k])
+            j = k
+            continue
+        out.append(text[j])
+        j += 1
+    return "".join(out)
+
+
 def _split_top(text: str) -> list[str]:
     """Split on commas that are not nested in brackets or literals."""
     parts, depth, start, j = [], 0, 0, 0
@@ -245,7 +260,7 @@ def extract(source: str, example: str = SERVER) -> dict[str, Any]:
             continue
         ctor_open = len("common_arg")
         ctor_close = _matching(call, ctor_open)
-        parts = _split_top(call[ctor_open + 1 : ctor_close])
+        parts = _split_top(_strip_comments(call[ctor_open + 1 : ctor_close]))
         chained = _chained_calls(call[ctor_close + 1 :])
         examples = _examples(chained.get("set_examples", COMMON), source)
         excludes = _examples(chained.get("set_excludes", ""), source)
