@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real-hardware check for `detect`/`doctor` on the device machine (no network there):
+# Real-hardware check for `detect`, `recommend`, `plan`, `doctor` and `render auto` on the device machine (no network there):
 # installs carried wheels (.whl) if any, captures raw NVML / nvidia-smi outputs as fixtures,
 # and runs the commands. Writes at most 8 files into $OUT (the device tool's limit).
 set -u
@@ -18,27 +18,9 @@ if ! python3 -c "import pydantic" 2>/dev/null && compgen -G ".whl/*.whl" >/dev/n
     --target /tmp/site .whl/*.whl || exit 1
   export PYTHONPATH=/tmp/site
 fi
-# Other people's modules may be mid-edit in the copied tree: if the package does not import
-# as a whole, run detect/doctor from a shadow copy holding only what they need.
-PY_ROOT=$REPO
-if ! python3 -c "import ling_compose.cli" 2>/dev/null; then
-  section "ling_compose does not import as a whole here; using a shadow copy (detect/doctor only)"
-  (cd "$REPO" && PYTHONPATH=${PYTHONPATH:-} python3 -c "import ling_compose.cli" 2>&1 | tail -1) >>"$LOG"
-  S=/tmp/lcshadow/ling_compose
-  rm -rf /tmp/lcshadow; mkdir -p "$S/commands"
-  cp -r ling_compose/errors.py ling_compose/cli.py ling_compose/__main__.py \
-    ling_compose/models ling_compose/catalog ling_compose/hardware "$S/"
-  [ -f ling_compose/version.py ] && cp ling_compose/version.py "$S/"
-  echo '__version__ = "0.1.0"' >"$S/__init__.py"
-  cp ling_compose/commands/detect.py ling_compose/commands/doctor.py "$S/commands/"
-  printf 'from ling_compose.commands import detect, doctor\n\nCOMMAND_MODULES = [detect, doctor]\n' \
-    >"$S/commands/__init__.py"
-  PY_ROOT=/tmp/lcshadow
-fi
-export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PY_ROOT
-py() { (cd "$PY_ROOT" && python3 "$@"); }
-# = `python3 -m ling_compose ARGS` with detect/doctor registered (see tools/run_lc.py).
-lc() { py "$REPO/tools/run_lc.py" "$@"; }
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$REPO
+py() { python3 "$@"; }
+lc() { python3 -m ling_compose "$@"; }
 nvidia-smi >"$OUT/nvidia-smi.txt" 2>&1
 nvidia-smi --query-gpu=index,name,memory.total,compute_cap,driver_version,uuid \
   --format=csv,noheader,nounits >"$OUT/nvidia-smi-query.csv" 2>>"$LOG"
@@ -68,12 +50,10 @@ def no_nvml():
     raise ProbeUnavailable("disabled for this test")
 print(format_table(detect_hardware(DetectProbes(nvml=no_nvml))))' >>"$LOG" 2>&1
 {
-  echo "\$ python3 -m ling_compose doctor --gpus 1 --gpu-type h200 --disk-gb 20 --ram-gb 16 --cuda 13.0 --image vllm/vllm-openai:v0.33.0"
-  lc doctor --gpus 1 --gpu-type h200 --disk-gb 20 --ram-gb 16 --cuda 13.0 --image vllm/vllm-openai:v0.33.0; echo "[exit $?]"
-  echo
-  echo "\$ python3 -m ling_compose doctor --gpus 2 --gpu-type h200 --disk-gb 400 --ram-gb 500 --cuda 13.1"
-  lc doctor --gpus 2 --gpu-type h200 --disk-gb 400 --ram-gb 500 --cuda 13.1; echo "[exit $?]"
-} >"$OUT/doctor.txt" 2>&1
-section "doctor --gpu-type h200 --json"; lc doctor --gpu-type h200 --json >>"$LOG" 2>&1; echo "[exit $?]" >>"$LOG"
+  for cmd in "recommend" "recommend --all" "plan h200-fp8" "plan h200-fp8 --context-length 262144 --concurrency 64" "doctor h200-fp8"; do
+    echo "\$ python3 -m ling_compose $cmd"; lc $cmd; echo "[exit $?]"; echo
+  done
+  echo "\$ python3 -m ling_compose render auto | head -30"; lc render auto | head -30; echo
+} >"$OUT/plan.txt" 2>&1
 ls -la "$OUT" >>"$LOG"
-cat "$OUT/detect.txt" "$OUT/doctor.txt"
+cat "$OUT/detect.txt" "$OUT/plan.txt"

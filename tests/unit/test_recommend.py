@@ -108,3 +108,23 @@ def test_recommend_lists_rejections_with_all(host, capsys):
     assert main(["recommend", "--all"]) == 0
     out = capsys.readouterr().out
     assert "render 4090-int4" in out and "rejected: vLLM's Lightning-attention kernel" in out
+
+
+def test_recommend_on_the_recorded_h200_prints_what_the_device_printed(monkeypatch, capsys):
+    """tests/fixtures/gpus/h200-1x-real: detection inputs and the output captured on the H200."""
+    import json
+    from pathlib import Path
+
+    from ling_compose.hardware.detect import DetectProbes, detect_hardware
+
+    folder = Path(__file__).resolve().parent.parent / "fixtures" / "gpus" / "h200-1x-real"
+    probes = DetectProbes(
+        nvml=lambda: json.loads((folder / "probe-nvml.json").read_text()),
+        meminfo=lambda: (folder / "meminfo.txt").read_text(),
+    )
+    monkeypatch.setattr(
+        "ling_compose.commands.recommend.detect_hardware", lambda: detect_hardware(probes)
+    )
+    assert main(["recommend"]) == 0
+    recorded = (folder / "recommend-plan.txt").read_text().split("\n[exit 0]")[0]
+    assert capsys.readouterr().out.splitlines() == recorded.splitlines()[1:-1]
