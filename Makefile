@@ -59,3 +59,9 @@ status: install ## what runs, its health and endpoint
 
 logs: install ## the stack's logs
 	$(BIN)/python -m ling_compose logs $(ARGS)
+
+verify-flags: install ## opt-in: feed every built-in stack's command to the real parsers of the pinned engines (~4.5 GB of venvs under .work/; ARGS=--build-llama builds llama-server)
+	$(BIN)/python -m tools.flagcat verify $(ARGS)
+
+flags-catalog: install ## regenerate one flag catalogue from the engine's real code and print its diff: make flags-catalog BACKEND=vllm VERSION=0.33.0
+	$(BIN)/python -m tools.flagcat generate $(BACKEND) $(VERSION)

@@ -55,16 +55,21 @@ def _validation_message(err: ValidationError, where: str) -> str:
     return "\n".join(lines)
 
 
-def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
-    """Profiles from a user file (`profiles: {name: {...}}`), validated field by field."""
+def read_yaml_file(path: Path) -> Any:
+    """Parse a user's YAML file; unreadable or malformed files become ConfigError."""
     try:
-        data = catalog.load_yaml(path.read_text(encoding="utf-8"))
+        return catalog.load_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
     except (yaml.YAMLError, UnicodeDecodeError) as err:
         raise ConfigError(
             f"{path}: not valid YAML: {err}", hint="check indentation and quoting"
         ) from err
+
+
+def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
+    """Profiles from a user file (`profiles: {name: {...}}`), validated field by field."""
+    data = read_yaml_file(path)
     try:
         return ProfilesFile.model_validate(data).profiles
     except ValidationError as err:

@@ -5,12 +5,22 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from ling_compose.commands import catalog_cmds, detect, doctor, recommend, render, runtime, show
+from ling_compose.commands import (
+    catalog_cmds,
+    detect,
+    doctor,
+    recommend,
+    render,
+    runtime,
+    show,
+    validate,
+)
 
 COMMAND_MODULES: list[ModuleType] = [
     render,
     catalog_cmds,
     show,
+    validate,
     recommend,
     detect,
     doctor,

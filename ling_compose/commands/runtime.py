@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table
 from ling_compose.errors import ConfigError, UsageError
+from ling_compose.loader import read_yaml_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
@@ -114,12 +113,7 @@ def _register_up(sub: Sub) -> None:
 
 def load_compose_file(path: Path) -> ComposeProject:
     """A compose file ling_compose rendered, read back into the typed project."""
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}", hint="render it again") from err
+    data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: not a compose file", hint="render one with `ling-compose render`"

@@ -48,7 +48,8 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         default=[],
         metavar="ARG",
-        help="argument appended to the server command (repeatable; checked against its flags)",
+        help="argument appended to the server command (repeatable; checked against its flags); "
+        "write --extra-arg=--flag for values that start with a dash",
     )
 
 
