@@ -269,6 +269,13 @@ class DockerRuntime:
                     tail.append(line)
                     progress.update(f"build {spec.service}: {line[:100]}")
         except (docker.errors.DockerException, OSError) as err:
+            if "://" in spec.build.context:
+                # A git context is fetched by the engine itself: no network there, no build.
+                raise DockerError(
+                    translate(err, doing).message,
+                    hint=f"the engine must reach {spec.build.context.split('#')[0]} to build; or "
+                    "build the image where it can and pass it with --image",
+                ) from err
             _raise(doing, err)
         progress.line(f"built {spec.image}")
 

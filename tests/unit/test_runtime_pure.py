@@ -138,3 +138,27 @@ def test_translate_gpu_port_rlimit_daemon() -> None:
     assert "cannot reach the Docker daemon" in str(daemon) and "docker info" in (daemon.hint or "")
     missing = translate(docker.errors.ImageNotFound("no such image"), "creating")
     assert "image not found" in str(missing)
+
+
+def test_git_context_build_without_network_names_the_remedy(tmp_path: Path) -> None:
+    from types import SimpleNamespace
+
+    from ling_compose.errors import DockerError
+    from ling_compose.models.compose import Build
+    from ling_compose.runtime.base import SilentProgress
+    from ling_compose.runtime.docker_sdk import DockerRuntime
+
+    def build(**_: object) -> None:
+        raise docker.errors.APIError("error fetching: Could not resolve host: github.com")
+
+    client = SimpleNamespace(ping=lambda: True, api=SimpleNamespace(build=build))
+    runtime = DockerRuntime(client=client)  # type: ignore[arg-type]
+    project = _project(
+        build=Build(context="https://example.invalid/fork.git#branch", target="server")
+    )
+    (spec,) = project_spec(project, {}, tmp_path).containers
+    with pytest.raises(DockerError) as info:
+        runtime._build(spec, SilentProgress())
+    assert "Could not resolve host" in info.value.message
+    assert info.value.hint is not None and "https://example.invalid/fork.git" in info.value.hint
+    assert "--image" in info.value.hint
