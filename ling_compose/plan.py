@@ -110,6 +110,11 @@ def _kv_gib(stack: Stack, tokens: int) -> float:
     return physics.kv_bytes_per_token(fp8) * tokens / GIB
 
 
+def _max_context(stack: Stack, budget: float, state_seq: float) -> int:
+    """Longest context one sequence can have: its state plus KV must fit the cache budget."""
+    return max(0, min(MAX_CONTEXT_YARN, int((budget - state_seq) / _kv_gib(stack, 1))))
+
+
 def _engine_problems(stack: Stack, tp: int, pp: int) -> list[str]:
     """Constraints of the engine and the model, independent of memory."""
     gpu, ckpt, backend = stack.hardware.gpu, stack.checkpoint, stack.backend
@@ -182,7 +187,7 @@ def _gpu_resident(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, int, int]:
     kv_seq = _kv_gib(stack, serving.context_length)
     state_seq = physics.LINEAR_STATE_BYTES_PER_SEQ / tp / GIB
     needed = kv_seq + serving.concurrency * state_seq
-    max_ctx = max(0, min(MAX_CONTEXT_YARN, int((budget - state_seq) / _kv_gib(stack, 1))))
+    max_ctx = _max_context(stack, budget, state_seq)
     max_conc = max(0, int((budget - kv_seq) / state_seq)) if budget > kv_seq else 0
     return (
         GpuBudget(
@@ -242,7 +247,7 @@ def _offloaded(stack: Stack) -> tuple[GpuBudget, HostBudget, int, int]:
         moe_layers_on_cpu=cpu_layers,
         n_cpu_moe=cpu_layers + 1 if cpu_layers else 0,
     )
-    max_ctx = max(0, min(MAX_CONTEXT_YARN, int((budget - state_seq) / _kv_gib(stack, 1))))
+    max_ctx = _max_context(stack, budget, state_seq)
     max_conc = max(0, int(budget / (kv_seq + state_seq)))
     gpu_budget = GpuBudget(
         total=total,

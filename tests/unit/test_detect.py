@@ -247,19 +247,11 @@ def test_meminfo_parsing() -> None:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> Any:
-    """cli.main with detect/doctor registered (their registry line is added by the lead)."""
-    from ling_compose import cli as cli_module
-    from ling_compose import commands
-    from ling_compose.commands import detect, doctor
+def cli() -> Any:
+    """The CLI entry point, in-process."""
+    from ling_compose.cli import main
 
-    modules = list(commands.COMMAND_MODULES)
-    for module in (detect, doctor):
-        if module not in modules:
-            modules.append(module)
-    monkeypatch.setattr(commands, "COMMAND_MODULES", modules)
-    monkeypatch.setattr(cli_module, "COMMAND_MODULES", modules)
-    return cli_module.main
+    return main
 
 
 def _use_fixture(monkeypatch: pytest.MonkeyPatch, host: str, **kwargs: bool) -> None:
