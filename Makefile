@@ -9,7 +9,7 @@ ARGS    ?=
 .PHONY: help install render stacks engine test e2e lint format typecheck bench up down status logs verify-flags flags-catalog
 
 help: ## this list
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(BIN)/.installed: pyproject.toml
 	@$(PY) -m venv $(VENV) >&2
