@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import requests
+if TYPE_CHECKING:
+    import requests
+
+# `requests` is imported inside the calls below, not here: the CLI registers every command at
+# start, and `render` must not pay ~150 ms for an HTTP library it never uses.
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ def _headers(api_key: str | None) -> dict[str, str]:
 
 
 def _failure(err: requests.RequestException) -> Response:
+    import requests
+
     refused = (
         isinstance(err, requests.ConnectionError)
         and not isinstance(err, requests.Timeout)
@@ -48,6 +54,8 @@ def _failure(err: requests.RequestException) -> Response:
 
 
 def get(url: str, timeout_s: float = 5.0, api_key: str | None = None) -> Response:
+    import requests
+
     try:
         r = requests.get(url, timeout=timeout_s, headers=_headers(api_key))
     except requests.RequestException as err:
@@ -58,6 +66,8 @@ def get(url: str, timeout_s: float = 5.0, api_key: str | None = None) -> Respons
 def post_json(
     url: str, payload: dict[str, Any], timeout_s: float = 120.0, api_key: str | None = None
 ) -> Response:
+    import requests
+
     try:
         r = requests.post(url, json=payload, timeout=timeout_s, headers=_headers(api_key))
     except requests.RequestException as err:
@@ -77,6 +87,8 @@ class EventStream:
 def post_sse(
     url: str, payload: dict[str, Any], timeout_s: float = 120.0, api_key: str | None = None
 ) -> EventStream:
+    import requests
+
     try:
         with requests.post(
             url, json=payload, timeout=timeout_s, headers=_headers(api_key), stream=True

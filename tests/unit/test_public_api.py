@@ -3,6 +3,8 @@
 import subprocess
 import sys
 
+import pytest
+
 import ling_compose
 
 EXPECTED = {
@@ -68,10 +70,17 @@ def test_building_a_stack_from_typed_objects():
     assert compiled.project.services["server"].ports[0].host_port == 9000
 
 
-def test_render_path_does_not_import_docker_or_requests():
+@pytest.mark.parametrize(
+    "call",
+    [
+        "import ling_compose; ling_compose.render('h100-fp8')",
+        "from ling_compose.cli import main; main(['render', 'h100-fp8'])",
+    ],
+)
+def test_render_path_does_not_import_docker_or_requests(call):
     code = (
-        "import sys, ling_compose; ling_compose.render('h100-fp8');"
-        "print(sorted(m for m in ('docker', 'requests') if m in sys.modules))"
+        f"import sys, io, contextlib\nwith contextlib.redirect_stdout(io.StringIO()): {call}\n"
+        "print(sorted(m for m in ('docker', 'requests', 'jinja2') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True
