@@ -47,10 +47,9 @@ class Compiled:
 
     @property
     def endpoint(self) -> str:
-        service = self.project.services[SERVICE_NAME]
-        port = service.ports[0]
-        host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "127.0.0.1") else port.host_ip
-        return f"http://{host}:{port.host_port}"
+        endpoint = self.project.services[SERVICE_NAME].endpoint
+        assert endpoint is not None  # compile always publishes the server's port
+        return endpoint
 
 
 def start_period_s(stack: Stack) -> int:

@@ -165,6 +165,16 @@ class Service(StrictModel):
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
     labels: dict[str, str] = Field(default_factory=dict)
 
+    @property
+    def endpoint(self) -> str | None:
+        """URL a client on this host uses: the first published port; a wildcard bind is
+        reached through loopback."""
+        if not self.ports:
+            return None
+        port = self.ports[0]
+        host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "127.0.0.1", "") else port.host_ip
+        return f"http://{host}:{port.host_port}"
+
     def to_compose(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image": self.image}
         if self.build is not None:

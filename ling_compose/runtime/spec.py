@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import LABEL_PREFIX, ComposeProject, Service
+from ling_compose.models.compose import LABEL_PREFIX, ComposeProject
 from ling_compose.runtime.interpolate import interpolate
 
 # Standard Compose labels: `docker compose ps/down` (v2) and docker-compose 1.29 find
@@ -141,14 +141,6 @@ def _is_path(source: str) -> bool:
     return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
 
 
-def _endpoint(service: Service) -> str | None:
-    if not service.ports:
-        return None
-    port = service.ports[0]
-    host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "127.0.0.1", "") else port.host_ip
-    return f"http://{host}:{port.host_port}"
-
-
 def _api_key(command: list[str], environment: Mapping[str, str]) -> str | None:
     for i, arg in enumerate(command):
         if arg == "--api-key" and i + 1 < len(command):
@@ -177,7 +169,7 @@ def project_spec(
             f"x-ling-compose.service names {primary!r}, which is not a service",
             hint="render the file again with ling_compose",
         )
-    endpoint = _endpoint(project.services[primary])
+    endpoint = project.services[primary].endpoint
     served = meta.get("served_model_name") or project.services[primary].labels.get(LC_MODEL)
     health_path = meta.get("health_path", "/health")
     engine = meta.get("engine") or project.services[primary].labels.get(LC_ENGINE)
@@ -250,7 +242,7 @@ def project_spec(
         # The hash covers the resolved configuration, so a changed secret or image recreates the
         # container (as Compose does); only its digest is stored, never the values.
         config_hash = _hash(asdict(spec))
-        svc_endpoint = _endpoint(service)
+        svc_endpoint = service.endpoint
         labels = {
             **spec.labels,
             COMPOSE_PROJECT: name,
