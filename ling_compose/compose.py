@@ -123,7 +123,8 @@ def compile_stack(stack: Stack) -> Compiled:
         build=spec.build,
         entrypoint=spec.entrypoint,
         command=linted.args,
-        environment=spec.environment,
+        # HF_TOKEN for gated/rate-limited downloads: every engine reads it, never a value here.
+        environment={"HF_TOKEN": "${HF_TOKEN:-}", **spec.environment},
         ports=[
             PortMapping(
                 host_ip=serving.bind, host_port=host_port, container_port=spec.container_port

@@ -35,7 +35,7 @@ class ServerSpec:
     args: list[str]  # what the engine's parser sees (linted against its catalogue)
     container_port: int
     health_path: str
-    environment: dict[str, str] = field(default_factory=dict)
+    environment: dict[str, str] = field(default_factory=dict)  # engine-specific; HF_TOKEN is shared
     build: Build | None = None
     notes: list[str] = field(default_factory=list)  # header lines specific to this engine
 

@@ -74,7 +74,7 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
             "--yarn-orig-ctx",
             str(MAX_CONTEXT_NATIVE),
         ]
-    env = {"HF_TOKEN": "${HF_TOKEN:-}", "LLAMA_CACHE": "/root/.cache/llama.cpp"}
+    env = {"LLAMA_CACHE": "/root/.cache/llama.cpp"}
     if serving.api_key_env:
         env["LLAMA_API_KEY"] = api_key_ref(serving.api_key_env)
     build = None

@@ -68,5 +68,4 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         args=args + list(serving.extra_args),
         container_port=PORT,
         health_path="/health",
-        environment={"HF_TOKEN": "${HF_TOKEN:-}"},
     )

@@ -58,7 +58,7 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         parser = tool_call_parser(TOOL_CALL_FORMAT, "vllm", version)
         assert parser is not None
         args += ["--enable-auto-tool-choice", "--tool-call-parser", parser]
-    env = {"HF_TOKEN": "${HF_TOKEN:-}"}
+    env: dict[str, str] = {}
     if serving.api_key_env:
         env["VLLM_API_KEY"] = api_key_ref(serving.api_key_env)  # /health stays open
     notes = []
