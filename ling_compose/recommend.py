@@ -44,10 +44,10 @@ def on_host(stack: Stack, gpu: GPU, count: int, host_ram_gb: float | None) -> St
     return with_gpus(stack.model_copy(update={"hardware": hardware}), count)
 
 
-def _candidate(name: str, stack: Stack, same_layout: bool) -> Candidate:
+def _candidate(name: str, stack: Stack, same_layout: bool, plan: Plan | None = None) -> Candidate:
     hw = stack.hardware
     args = [name] if same_layout else [name, "--gpu-type", hw.gpu.key, "--gpus", str(hw.count)]
-    plan = make_plan(stack)
+    plan = plan or make_plan(stack)
     return Candidate(
         label=" ".join(args),
         render_args=args,
@@ -72,14 +72,16 @@ def candidates_for(gpu: GPU, available: int, host_ram_gb: float | None) -> list[
             continue
         counts = [1] if isinstance(base.backend, LlamaCppOptions) else list(GPU_COUNTS)
         tried = [on_host(base, gpu, n, host_ram_gb) for n in counts if n <= available]
-        fitting = [s for s in tried if make_plan(s).fits]
-        chosen = fitting[0] if fitting else (tried[-1] if tried else None)
-        if chosen is None:
+        if not tried:
             continue
-        key = (base.checkpoint.key, base.backend.engine, chosen.hardware.count)
+        plans = [make_plan(s) for s in tried]
+        # The smallest count that fits; if none does, the largest, to show why.
+        chosen = next((i for i, p in enumerate(plans) if p.fits), len(tried) - 1)
+        stack = tried[chosen]
+        key = (base.checkpoint.key, base.backend.engine, stack.hardware.count)
         if key not in seen:
             seen.add(key)
-            out.append(_candidate(name, chosen, same_layout=False))
+            out.append(_candidate(name, stack, same_layout=False, plan=plans[chosen]))
     return out
 
 
