@@ -29,7 +29,8 @@ from tests.e2e.standins import build
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO / ".ci" / "docker-engine.sh"
-NOGPU_SOCKET = "/tmp/ling-nogpu.sock"
+# LING_NOGPU_SOCKET: a separate hook-less engine per checkout when several run tests at once.
+NOGPU_SOCKET = os.environ.get("LING_NOGPU_SOCKET", "/tmp/ling-nogpu.sock")
 MODEL = "ling-2.6-flash"
 CONTAINER_PORTS = {"vllm": 8000, "sglang": 30000, "llamacpp": 8080}
 

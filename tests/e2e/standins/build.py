@@ -21,10 +21,11 @@ REAL_CATALOGS = REPO / "ling_compose" / "flags" / "catalogs"
 CATALOG_FILES = ("vllm-0.33.0.json", "sglang-0.5.23.json", "llamacpp-b11434.json")
 
 BASE_IMAGE = "ling-compose-standin-base:bookworm"
+# LING_STANDIN_TAG lets test runs in several checkouts on one engine keep their images apart.
+IMAGE_TAG = os.environ.get("LING_STANDIN_TAG", "test")
 IMAGES = {
-    "vllm": "ling-compose-standin/vllm:test",
-    "sglang": "ling-compose-standin/sglang:test",
-    "llamacpp": "ling-compose-standin/llamacpp:test",
+    backend: f"ling-compose-standin/{backend}:{IMAGE_TAG}"
+    for backend in ("vllm", "sglang", "llamacpp")
 }
 # python3-minimal lacks json/http.server: libpython3.11-stdlib brings them; curl for healthchecks.
 DEBOOTSTRAP_INCLUDE = "python3-minimal,libpython3.11-stdlib,curl"
