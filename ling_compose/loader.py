@@ -11,7 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ling_compose import catalog
-from ling_compose.errors import ConfigError
+from ling_compose.errors import ConfigError, cli_command
 from ling_compose.models.backend import Engine
 from ling_compose.models.hardware import Hardware
 from ling_compose.models.stack import ProfilesFile, ProfileSpec, Stack
@@ -75,7 +75,7 @@ def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     except ValidationError as err:
         raise ConfigError(
             _validation_message(err, str(path)),
-            hint="`ling-compose schema` prints the JSON schema of this file",
+            hint=f"`{cli_command()} schema` prints the JSON schema of this file",
         ) from err
 
 
@@ -133,7 +133,7 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         return ProfileSpec.model_validate(_merge(data, changes))
     except ValidationError as err:
         raise ConfigError(
-            _validation_message(err, "override"), hint="see `ling-compose render --help`"
+            _validation_message(err, "override"), hint=f"see `{cli_command()} render --help`"
         ) from err
 
 
@@ -180,7 +180,7 @@ def profile_spec(name: str, profiles_file: Path | None = None) -> ProfileSpec:
     if name not in profiles:
         raise ConfigError(
             f"unknown profile '{name}'",
-            hint=did_you_mean(name, list(profiles)) + "`ling-compose list` shows them all",
+            hint=did_you_mean(name, list(profiles)) + f"`{cli_command()} list` shows them all",
         )
     return profiles[name]
 

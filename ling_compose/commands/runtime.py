@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table
-from ling_compose.errors import ConfigError, UsageError
+from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import read_yaml_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
@@ -116,14 +116,14 @@ def load_compose_file(path: Path) -> ComposeProject:
     data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: not a compose file", hint="render one with `ling-compose render`"
+            f"{path}: not a compose file", hint=f"render one with `{cli_command()} render`"
         )
     try:
         return ComposeProject.from_compose(data)
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
-            hint="`up -f` reads files written by `ling-compose render`; for others use "
+            hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
             "`docker compose up`",
         ) from err
 
@@ -145,7 +145,9 @@ def run_up(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         project = compiled.project
     else:
-        raise UsageError("up needs a PROFILE or -f FILE", hint="`ling-compose list` shows profiles")
+        raise UsageError(
+            "up needs a PROFILE or -f FILE", hint=f"`{cli_command()} list` shows profiles"
+        )
     result = api.up(
         project,
         timeout_s=args.timeout,

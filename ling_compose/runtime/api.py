@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from ling_compose.errors import UsageError
+from ling_compose.errors import UsageError, cli_command
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import health, http
 from ling_compose.runtime import smoke as smoke_mod
@@ -235,7 +235,7 @@ def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     if not found:
         raise UsageError(
             "no ling_compose project has containers on this Docker engine",
-            hint="start one with `ling-compose up PROFILE`",
+            hint=f"start one with `{cli_command()} up PROFILE`",
         )
     raise UsageError(
         f"several ling_compose projects exist: {', '.join(found)}", hint="name one: `-p PROJECT`"
@@ -324,7 +324,7 @@ def logs(
     if not containers:
         raise UsageError(
             f"no containers for project {project!r}" + (f" service {service!r}" if service else ""),
-            hint="`ling-compose status` lists what runs",
+            hint=f"`{cli_command()} status` lists what runs",
         )
     prefix = len(containers) > 1
     for c in containers:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ling_compose.errors import HealthError
+from ling_compose.errors import HealthError, cli_command
 from ling_compose.runtime import http
 from ling_compose.runtime.base import Progress, SilentProgress
 from ling_compose.runtime.http import EventStream, Response
@@ -81,7 +81,7 @@ def _http_fail(what: str, resp: Response, engine: str | None) -> HealthError:
         )
     if "tool-call-parser" in body or "tool choice" in body or "tool_choice" in body:
         return _fail(what, resp.describe(), _cause(engine))
-    return _fail(what, resp.describe(), "read the server log (`ling-compose logs`)")
+    return _fail(what, resp.describe(), f"read the server log (`{cli_command()} logs`)")
 
 
 def _looks_like_text_call(content: str | None) -> bool:
@@ -157,7 +157,7 @@ def _collect_stream(
         raise _fail(
             what,
             "the stream ended without `data: [DONE]`",
-            "the server dropped the stream; read its log (`ling-compose logs`)",
+            f"the server dropped the stream; read its log (`{cli_command()} logs`)",
         )
     if not calls:
         if _looks_like_text_call(content):
@@ -221,7 +221,7 @@ def smoke(
             "is this an OpenAI-compatible endpoint?",
         ) from err
     if not text.strip():
-        raise _fail(what, "empty answer", "read the server log (`ling-compose logs`)")
+        raise _fail(what, "empty answer", f"read the server log (`{cli_command()} logs`)")
     passed(f"{what}: {len(text)} characters, finish_reason {choice.get('finish_reason')!r}")
 
     what = "tool call"

@@ -121,3 +121,56 @@ def test_invalid_profiles_file_names_file_and_field(tmp_path, capsys):
     err = capsys.readouterr().err
     assert f"{user}: profiles.x.backend.vllm.tensor_paralel: Extra inputs are not permitted" in err
     assert "Hint:" in err
+
+
+def _no_cli_on_path(monkeypatch, tmp_path):
+    """A fresh clone: nothing of ling_compose on PATH, run as `.venv/bin/python -m ling_compose`."""
+    python = tmp_path / ".venv" / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", str(empty))
+    monkeypatch.setattr("sys.executable", str(python))
+    monkeypatch.setattr("sys.argv", [str(tmp_path / "ling_compose" / "__main__.py")])
+
+
+def test_hints_name_the_command_that_runs_here_not_ling_compose(monkeypatch, tmp_path, capsys):
+    _no_cli_on_path(monkeypatch, tmp_path)
+    assert main(["render", "h100-fp9"]) == 1
+    err = capsys.readouterr().err
+    assert "`.venv/bin/python -m ling_compose list` shows them all" in err
+    assert "ling-compose" not in err
+    assert main(["rendr"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: .venv/bin/python -m ling_compose: argument COMMAND")
+    assert "run `.venv/bin/python -m ling_compose --help` for usage" in err
+
+
+def test_hints_say_ling_compose_when_that_is_what_ran_from_path(monkeypatch, tmp_path):
+    from ling_compose.errors import cli_command
+
+    script = tmp_path / "bin" / "ling-compose"
+    script.parent.mkdir()
+    script.write_text("")
+    script.chmod(0o755)
+    monkeypatch.setattr("sys.argv", [str(script)])
+    monkeypatch.setenv("PATH", str(script.parent))
+    assert cli_command() == "ling-compose"
+    monkeypatch.setenv("PATH", str(tmp_path))  # run by its path, not found on PATH
+    monkeypatch.chdir(tmp_path)
+    assert cli_command() == "bin/ling-compose"
+
+
+def test_hints_say_python_when_the_running_python_is_the_one_on_path(monkeypatch, tmp_path):
+    from ling_compose.errors import cli_command
+
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.write_text("")
+    python.chmod(0o755)
+    monkeypatch.setattr("sys.executable", str(python))
+    monkeypatch.setattr("sys.argv", ["-m"])
+    monkeypatch.setenv("PATH", str(python.parent))
+    assert cli_command() == "python -m ling_compose"
