@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ling_compose import catalog
+from ling_compose import catalog, recipe
 from ling_compose.errors import ConfigError, cli_command
 from ling_compose.models.backend import Engine
 from ling_compose.models.hardware import Hardware
-from ling_compose.models.stack import ProfilesFile, ProfileSpec, Stack
+from ling_compose.models.stack import Origin, ProfilesFile, ProfileSpec, Stack
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -137,8 +137,12 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         ) from err
 
 
-def resolve(name: str, spec: ProfileSpec) -> Stack:
-    """Replace catalogue keys by their objects and check cross-field rules."""
+def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack:
+    """Replace catalogue keys by their objects and check cross-field rules.
+
+    `origin` is the CLI command that reproduces the stack (load_stack knows it); None, the
+    default, says it was built in Python, and headers say so.
+    """
     gpus, ckpts = catalog.gpus(), catalog.checkpoints()
     if spec.hardware.gpu not in gpus:
         raise ConfigError(
@@ -172,6 +176,7 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         serving=serving,
         guide_note=spec.guide_note,
         guide_claim=spec.guide_claim,
+        origin=origin,
     )
 
 
@@ -192,4 +197,5 @@ def load_stack(
     spec = profile_spec(name, profiles_file)
     if overrides is not None:
         spec = apply_overrides(spec, overrides)
-    return resolve(name, spec)
+    changes = overrides.model_dump() if overrides is not None else {}
+    return resolve(name, spec, recipe.origin(name, changes, profiles_file))

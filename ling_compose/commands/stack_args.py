@@ -10,7 +10,7 @@ from ling_compose.compose import Compiled, compile_stack
 from ling_compose.errors import ConfigError
 from ling_compose.loader import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject
-from ling_compose.models.stack import Stack
+from ling_compose.models.stack import Origin, Stack
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -71,7 +71,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
                     "overrides with `auto` need a GPU from the catalogue; this one was measured",
                     hint=f"render the chosen profile explicitly: `render {best.label} ...`",
                 )
-            return best.stack
+            return best.stack.model_copy(update={"origin": Origin(profile="auto")})
         hw, plan = best.stack.hardware, best.plan
         derived = Overrides(
             gpu=hw.gpu.key,

@@ -78,6 +78,15 @@ class ProfilesFile(StrictModel):
     profiles: dict[str, ProfileSpec]
 
 
+class Origin(StrictModel):
+    """How the CLI reproduces a stack: `render PROFILE *ARGS` (ling_compose/recipe.py)."""
+
+    profile: str = Field(description="Profile name as typed (`auto` picks one for this host)")
+    args: tuple[str, ...] = Field(
+        default=(), description="--profiles-file and the overrides, as the CLI spells them"
+    )
+
+
 class Stack(StrictModel):
     """A resolved stack: every reference replaced by its typed object."""
 
@@ -89,3 +98,7 @@ class Stack(StrictModel):
     serving: ServingOptions
     guide_note: str | None = None
     guide_claim: GuideClaim | None = None
+    origin: Origin | None = Field(
+        default=None,
+        description="The command that reproduces this stack; None when it was built in Python",
+    )
