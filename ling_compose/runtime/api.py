@@ -226,9 +226,14 @@ def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     """The project a command acts on: the one named, else the only one running."""
     found = projects(runtime)
     if name is not None:
-        # A profile name works too: compile names its project `ling-<profile>`.
-        if name not in found and f"ling-{name}" in found:
-            return f"ling-{name}"
+        # A profile name works too: compile names its project `ling-<profile>`. An `up` that
+        # failed before creating a container leaves only its network and volume: count those.
+        def exists(project: str) -> bool:
+            return project in found or bool(runtime.networks(project) or runtime.volumes(project))
+
+        profile_project = f"ling-{name}"
+        if name not in found and exists(profile_project) and not exists(name):
+            return profile_project
         return name
     if len(found) == 1:
         return found[0]
@@ -238,7 +243,9 @@ def resolve_project_name(name: str | None, runtime: Runtime) -> str:
             hint=f"start one with `{cli_command()} up PROFILE`",
         )
     raise UsageError(
-        f"several ling_compose projects exist: {', '.join(found)}", hint="name one: `-p PROJECT`"
+        f"several ling_compose projects exist: {', '.join(found)}",
+        # PROJECT is a positional argument of status, logs and down alike (there is no -p).
+        hint=f"name one: `{cli_command()} status {found[0]}`; logs and down take it the same way",
     )
 
 

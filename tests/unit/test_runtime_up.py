@@ -42,7 +42,10 @@ class FakeRuntime:
         self.calls.append(f"image {spec.image}")
 
     def containers(self, project: str | None = None) -> list[ContainerState]:
-        return [c for c in self.box.values() if c.labels[COMPOSE_PROJECT] == project]
+        # As the real one: None means every ling_compose project's containers.
+        return [
+            c for c in self.box.values() if project is None or c.labels[COMPOSE_PROJECT] == project
+        ]
 
     def create(self, spec: ContainerSpec) -> ContainerState:
         cid = next(self.ids)
@@ -174,3 +177,49 @@ def test_cli_up_needs_profile_or_file(
     foreign.write_text("services:\n  web:\n    image: nginx\n")
     assert main(["up", "-f", str(foreign)]) == 1
     assert "not a file ling_compose rendered" in capsys.readouterr().err
+
+
+def test_cli_down_by_profile_name_after_a_failed_up_removes_the_network(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from ling_compose.errors import DockerError
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+
+    def pull_fails(spec: ContainerSpec, progress: Progress) -> None:
+        raise DockerError(f"pulling image {spec.image}: no such host")
+
+    monkeypatch.setattr(rt, "ensure_image", pull_fails)
+    with pytest.raises(DockerError):
+        up(_project(), runtime=rt, progress=Q, environ={})
+    assert rt.box == {} and rt.nets == {"ling-t_default"}  # what the failed up left behind
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    assert main(["down", "t"]) == 0
+    err = capsys.readouterr().err
+    assert rt.nets == set()
+    assert "network ling-t_default: removed" in err
+    assert "volume ling-t_model-cache: kept" in err
+    assert "nothing to remove" not in err
+
+
+def test_cli_hint_for_several_projects_names_a_command_that_runs(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    import shlex
+
+    from ling_compose.errors import cli_command
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+    for name in ("ling-a", "ling-b"):
+        up(_project().model_copy(update={"name": name}), runtime=rt, progress=Q, environ={})
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    monkeypatch.setattr(api.http, "get", lambda *a, **k: None)  # no endpoint to probe anyway
+    assert main(["logs"]) == 2
+    hint = capsys.readouterr().err.split("Hint: ", 1)[1]
+    assert "-p" not in hint
+    suggested = hint.split("`")[1].removeprefix(cli_command() + " ")
+    assert main(shlex.split(suggested)) == 0  # `status ling-a` really runs
+    assert "ling-a" in capsys.readouterr().out
+    assert main(["logs", "ling-a"]) == 0
