@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,16 +149,17 @@ def run_up(args: argparse.Namespace) -> int:
         raise UsageError(
             "up needs a PROFILE or -f FILE", hint=f"`{cli_command()} list` shows profiles"
         )
-    result = api.up(
-        project,
-        timeout_s=args.timeout,
-        smoke_test=args.smoke,
-        wait=args.wait,
-        env_file=args.env_file,
-        working_dir=working_dir,
-        config_files=config_files,
-        runtime=api.default_runtime(args.docker_host),
-    )
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        result = api.up(
+            project,
+            timeout_s=args.timeout,
+            smoke_test=args.smoke,
+            wait=args.wait,
+            env_file=args.env_file,
+            working_dir=working_dir,
+            config_files=config_files,
+            runtime=runtime,
+        )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -204,17 +206,17 @@ def _target(args: argparse.Namespace, runtime: Runtime) -> str:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    if args.volumes:
-        doomed = runtime.volumes(name)
-        if doomed:
-            print(
-                f"removing volumes {', '.join(doomed)}: the cached weights go with them, and "
-                "the next `up` downloads them again",
-                file=sys.stderr,
-            )
-    result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        if args.volumes:
+            doomed = runtime.volumes(name)
+            if doomed:
+                print(
+                    f"removing volumes {', '.join(doomed)}: the cached weights go with them, "
+                    "and the next `up` downloads them again",
+                    file=sys.stderr,
+                )
+        result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
     if not (result.containers or result.networks or result.volumes_removed):
         print(f"{name}: nothing to remove", file=sys.stderr)
     return 0
@@ -229,11 +231,11 @@ def _register_status(sub: Sub) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = None
-    if args.project is not None or args.file is not None:
-        name = _target(args, runtime)
-    rows = api.status(name, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = None
+        if args.project is not None or args.file is not None:
+            name = _target(args, runtime)
+        rows = api.status(name, runtime=runtime)
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
         return 0
@@ -281,14 +283,14 @@ def _register_logs(sub: Sub) -> None:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    for line in api.logs(
-        name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
-    ):
-        sys.stdout.write(line + "\n")
-        if args.follow:
-            sys.stdout.flush()
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        for line in api.logs(
+            name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
+        ):
+            sys.stdout.write(line + "\n")
+            if args.follow:
+                sys.stdout.flush()
     return 0
 
 

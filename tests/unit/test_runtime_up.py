@@ -27,6 +27,7 @@ class FakeRuntime:
         self.vols: dict[str, str] = {}  # name -> project
         self.calls: list[str] = []
         self.fail_start_once: BaseException | None = None
+        self.closed = 0
 
     def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
         new = name not in self.nets
@@ -96,6 +97,9 @@ class FakeRuntime:
 
     def remove_volume(self, name: str) -> None:
         self.vols.pop(name)
+
+    def close(self) -> None:
+        self.closed += 1
 
 
 def _project(env: str = "1") -> ComposeProject:
@@ -223,3 +227,72 @@ def test_cli_hint_for_several_projects_names_a_command_that_runs(
     assert main(shlex.split(suggested)) == 0  # `status ling-a` really runs
     assert "ling-a" in capsys.readouterr().out
     assert main(["logs", "ling-a"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["status", "nothing-here"],
+        ["down", "nothing-here"],
+        ["logs", "nothing-here"],  # exits 2: no containers
+        ["logs"],  # exits 2: no project at all
+        ["up", "h200-fp8", "--no-wait"],
+    ],
+)
+def test_cli_closes_the_runtime_it_opened_on_every_path(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    main(argv)
+    assert rt.closed == 1
+
+
+def test_library_calls_close_the_default_runtime_they_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ling_compose.errors import UsageError
+    from ling_compose.runtime import api
+
+    made: list[FakeRuntime] = []
+
+    def fresh(docker_host: str | None = None) -> FakeRuntime:
+        made.append(FakeRuntime())
+        return made[-1]
+
+    monkeypatch.setattr(api, "default_runtime", fresh)
+    up(_project(), progress=Q, environ={})
+    api.status("ling-t")
+    api.projects()
+    with pytest.raises(UsageError):
+        list(api.logs("nothing-here"))
+    down("ling-t", progress=Q)
+    given = FakeRuntime()
+    down("ling-t", runtime=given, progress=Q)
+    assert [rt.closed for rt in made] == [1, 1, 1, 1, 1]
+    assert given.closed == 0  # a runtime passed in stays the caller's
+
+
+def test_unreachable_engine_leaves_no_socket_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys\n"
+        "from ling_compose.cli import main\n"
+        f"rc = main(['status', '--docker-host', 'unix://{tmp_path}/missing.sock'])\n"
+        "gc.collect()\n"
+        "sys.exit(rc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 3, run.stderr
+    assert "cannot reach the Docker daemon" in run.stderr
+    assert "ResourceWarning" not in run.stderr and "unclosed" not in run.stderr
