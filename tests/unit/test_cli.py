@@ -208,3 +208,15 @@ def test_stack_dir_files_get_the_umask_mode(tmp_path, umask_022):
     assert main(["render", "h200-fp8", "--stack-dir", str(tmp_path / "s")]) == 0
     modes = {p.name: stat.S_IMODE(p.stat().st_mode) for p in (tmp_path / "s").iterdir()}
     assert modes == {"docker-compose.yml": 0o644, ".env.example": 0o644, "README.md": 0o644}
+
+
+def test_backend_ollama_says_why_it_cannot_serve_this_model(capsys):
+    assert main(["render", "h200-fp8", "--backend", "ollama"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --backend ollama: Ollama cannot load Ling-2.6-flash")
+    assert "upstream llama.cpp" in err and "ggml-org/llama.cpp issue 22641" in err
+    assert "invalid choice" not in err
+    hint = err.split("Hint: ", 1)[1]
+    assert "--backend llamacpp" in hint and "recommend" in hint
+    assert main(["render", "h200-fp8", "--backend", "tgi"]) == 2  # others: argparse's own message
+    assert "invalid choice: 'tgi'" in capsys.readouterr().err
