@@ -31,9 +31,8 @@ class ServingOptions(StrictModel):
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
-    extra_args: list[str] = Field(
-        default_factory=list, description="Appended to the server command"
-    )
+    # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
+    extra_args: tuple[str, ...] = Field(default=(), description="Appended to the server command")
 
 
 class HardwareSpec(StrictModel):
