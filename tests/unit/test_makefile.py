@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -12,14 +13,22 @@ import pytest
 import ling_compose as lc
 
 REPO = Path(__file__).resolve().parents[2]
+MAKE_ENV = ("MAKEFLAGS", "MFLAGS", "MAKELEVEL", "MAKEOVERRIDES")  # what a parent make exports
 
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="GNU make is not installed")
 
 
 def _make(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`make -C REPO ARGS` from another folder, as a user renders into their own project."""
+    """`make -C REPO ARGS` from another folder, as a user renders into their own project: from
+    a shell, not inside `make test` (whose MAKEFLAGS would already carry --no-print-directory)."""
+    env = {k: v for k, v in os.environ.items() if k not in MAKE_ENV}
     return subprocess.run(
-        ["make", "-C", str(REPO), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        ["make", "-C", str(REPO), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
