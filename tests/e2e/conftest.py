@@ -183,6 +183,12 @@ def _path_with_decoy_hook(folder: Path) -> str:
 
 
 def _answers(url: str) -> bool:
+    # Connect once by hand first: docker-py leaks its socket when the connect fails.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        try:
+            raw.connect(url.removeprefix("unix://"))
+        except OSError:
+            return False
     try:
         probe = docker.DockerClient(base_url=url)  # asks the server's API version: may raise
     except (docker.errors.DockerException, OSError):
