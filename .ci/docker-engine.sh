@@ -110,10 +110,32 @@ EOF
   path="$hookdir:$PATH"
   say "no-op nvidia-container-runtime-hook put on dockerd's PATH ($hookdir)"
 else
-  # Make sure no hook is reachable, or the second engine would register the driver too.
-  path="$(echo "$PATH" | tr ':' '\n' | grep -v 'ling-compose-engine/hook-bin' | paste -sd: -)"
-  if PATH="$path" command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
-    say "warning: an nvidia-container-runtime-hook is on PATH; GPU requests will not fail"
+  # dockerd registers the driver when exec.LookPath finds the hook (moby daemon/nvidia_linux.go,
+  # init), so hide EVERY hook on PATH: ours, and the NVIDIA toolkit's on a real GPU host. A PATH
+  # folder holding one is replaced by a folder of symlinks to its other entries, because the hook
+  # usually sits in /usr/bin beside dockerd, containerd and runc, which the engine still needs.
+  hidden=()
+  new_path=()
+  IFS=: read -ra dirs <<< "$PATH"
+  for dir in "${dirs[@]}"; do
+    if [ -n "$dir" ] && [ -e "$dir/nvidia-container-runtime-hook" ]; then
+      mirror="$base/path/${#hidden[@]}"
+      rm -rf "$mirror" && mkdir -p "$mirror"
+      for entry in "$dir"/* "$dir"/.[!.]*; do
+        if [ -e "$entry" ] && [ "${entry##*/}" != nvidia-container-runtime-hook ]; then
+          ln -s "$entry" "$mirror/"
+        fi
+      done
+      hidden+=("$dir/nvidia-container-runtime-hook")
+      dir="$mirror"
+    fi
+    new_path+=("$dir")
+  done
+  path="$(IFS=:; echo "${new_path[*]}")"
+  if [ ${#hidden[@]} -gt 0 ]; then say "hid from this engine: ${hidden[*]}"; fi
+  if found="$(PATH="$path" command -v nvidia-container-runtime-hook)"; then
+    say "cannot hide $found from the engine: GPU requests would not fail"
+    exit 1
   fi
   say "starting without the NVIDIA hook"
 fi

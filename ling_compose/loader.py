@@ -10,11 +10,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ling_compose import catalog
-from ling_compose.errors import ConfigError
+from ling_compose import catalog, recipe
+from ling_compose.errors import ConfigError, cli_command
 from ling_compose.models.backend import Engine
 from ling_compose.models.hardware import Hardware
-from ling_compose.models.stack import ProfilesFile, ProfileSpec, Stack
+from ling_compose.models.stack import Origin, ProfilesFile, ProfileSpec, Stack
 
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 
@@ -75,7 +75,7 @@ def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     except ValidationError as err:
         raise ConfigError(
             _validation_message(err, str(path)),
-            hint="`ling-compose schema` prints the JSON schema of this file",
+            hint=f"`{cli_command()} schema` prints the JSON schema of this file",
         ) from err
 
 
@@ -133,12 +133,16 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         return ProfileSpec.model_validate(_merge(data, changes))
     except ValidationError as err:
         raise ConfigError(
-            _validation_message(err, "override"), hint="see `ling-compose render --help`"
+            _validation_message(err, "override"), hint=f"see `{cli_command()} render --help`"
         ) from err
 
 
-def resolve(name: str, spec: ProfileSpec) -> Stack:
-    """Replace catalogue keys by their objects and check cross-field rules."""
+def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack:
+    """Replace catalogue keys by their objects and check cross-field rules.
+
+    `origin` is the CLI command that reproduces the stack (load_stack knows it); None, the
+    default, says it was built in Python, and headers say so.
+    """
     gpus, ckpts = catalog.gpus(), catalog.checkpoints()
     if spec.hardware.gpu not in gpus:
         raise ConfigError(
@@ -172,6 +176,7 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         serving=serving,
         guide_note=spec.guide_note,
         guide_claim=spec.guide_claim,
+        origin=origin,
     )
 
 
@@ -180,7 +185,7 @@ def profile_spec(name: str, profiles_file: Path | None = None) -> ProfileSpec:
     if name not in profiles:
         raise ConfigError(
             f"unknown profile '{name}'",
-            hint=did_you_mean(name, list(profiles)) + "`ling-compose list` shows them all",
+            hint=did_you_mean(name, list(profiles)) + f"`{cli_command()} list` shows them all",
         )
     return profiles[name]
 
@@ -192,4 +197,5 @@ def load_stack(
     spec = profile_spec(name, profiles_file)
     if overrides is not None:
         spec = apply_overrides(spec, overrides)
-    return resolve(name, spec)
+    changes = overrides.model_dump() if overrides is not None else {}
+    return resolve(name, spec, recipe.origin(name, changes, profiles_file))

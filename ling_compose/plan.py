@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pydantic import BaseModel, ConfigDict
 
 from ling_compose import physics
-from ling_compose.errors import FitError
+from ling_compose.errors import FitError, cli_command
 from ling_compose.models.backend import LlamaCppOptions, SGLangOptions, VLLMOptions
 from ling_compose.models.hardware import GB, GIB
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, MAX_CONTEXT_YARN, Stack
@@ -372,4 +372,6 @@ def check_fits(
         working = [label for label, alt in alternatives(stack) if make_plan(alt).fits]
         if working:
             hint = "nearest layouts that fit: " + "; ".join(working[:3])
-    raise FitError("\n".join(lines), hint=hint or "see `ling-compose list` for layouts that fit")
+    raise FitError(
+        "\n".join(lines), hint=hint or f"see `{cli_command()} list` for layouts that fit"
+    )

@@ -8,6 +8,7 @@ import jinja2
 
 from ling_compose.compose import SERVICE_NAME, Compiled, render_yaml
 from ling_compose.output import write_atomic
+from ling_compose.recipe import render_command
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ling_compose", "templates"),
@@ -19,10 +20,12 @@ _ENV = jinja2.Environment(
 )
 
 
-def stack_files(compiled: Compiled) -> dict[str, str]:
-    """File name → text, for one compiled stack."""
+def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
+    """File name → text, for one compiled stack; `regenerate`: the command that remakes them
+    (None: the stack was built in Python, and no command does)."""
     service = compiled.project.services[SERVICE_NAME]
     context = {
+        "regenerate": regenerate,
         "stack": compiled.stack,
         "plan": compiled.plan,
         "service": service,
@@ -37,9 +40,11 @@ def stack_files(compiled: Compiled) -> dict[str, str]:
 
 
 def write_stack_dir(compiled: Compiled, directory: Path) -> list[Path]:
+    origin = compiled.stack.origin
+    regenerate = render_command(origin, "--stack-dir", str(directory)) if origin else None
     directory.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in stack_files(compiled).items():
+    for name, text in stack_files(compiled, regenerate).items():
         write_atomic(directory / name, text)
         written.append(directory / name)
     return written

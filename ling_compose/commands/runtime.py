@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table
-from ling_compose.errors import ConfigError, UsageError
+from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import read_yaml_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
@@ -116,14 +117,14 @@ def load_compose_file(path: Path) -> ComposeProject:
     data = read_yaml_file(path)
     if not isinstance(data, dict):
         raise ConfigError(
-            f"{path}: not a compose file", hint="render one with `ling-compose render`"
+            f"{path}: not a compose file", hint=f"render one with `{cli_command()} render`"
         )
     try:
         return ComposeProject.from_compose(data)
     except (ValueError, KeyError, TypeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
-            hint="`up -f` reads files written by `ling-compose render`; for others use "
+            hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
             "`docker compose up`",
         ) from err
 
@@ -145,17 +146,20 @@ def run_up(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         project = compiled.project
     else:
-        raise UsageError("up needs a PROFILE or -f FILE", hint="`ling-compose list` shows profiles")
-    result = api.up(
-        project,
-        timeout_s=args.timeout,
-        smoke_test=args.smoke,
-        wait=args.wait,
-        env_file=args.env_file,
-        working_dir=working_dir,
-        config_files=config_files,
-        runtime=api.default_runtime(args.docker_host),
-    )
+        raise UsageError(
+            "up needs a PROFILE or -f FILE", hint=f"`{cli_command()} list` shows profiles"
+        )
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        result = api.up(
+            project,
+            timeout_s=args.timeout,
+            smoke_test=args.smoke,
+            wait=args.wait,
+            env_file=args.env_file,
+            working_dir=working_dir,
+            config_files=config_files,
+            runtime=runtime,
+        )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -202,17 +206,17 @@ def _target(args: argparse.Namespace, runtime: Runtime) -> str:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    if args.volumes:
-        doomed = runtime.volumes(name)
-        if doomed:
-            print(
-                f"removing volumes {', '.join(doomed)}: the cached weights go with them, and "
-                "the next `up` downloads them again",
-                file=sys.stderr,
-            )
-    result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        if args.volumes:
+            doomed = runtime.volumes(name)
+            if doomed:
+                print(
+                    f"removing volumes {', '.join(doomed)}: the cached weights go with them, "
+                    "and the next `up` downloads them again",
+                    file=sys.stderr,
+                )
+        result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
     if not (result.containers or result.networks or result.volumes_removed):
         print(f"{name}: nothing to remove", file=sys.stderr)
     return 0
@@ -227,11 +231,11 @@ def _register_status(sub: Sub) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = None
-    if args.project is not None or args.file is not None:
-        name = _target(args, runtime)
-    rows = api.status(name, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = None
+        if args.project is not None or args.file is not None:
+            name = _target(args, runtime)
+        rows = api.status(name, runtime=runtime)
     if args.json:
         print(json.dumps([r.to_json() for r in rows], indent=2))
         return 0
@@ -279,14 +283,14 @@ def _register_logs(sub: Sub) -> None:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    for line in api.logs(
-        name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
-    ):
-        sys.stdout.write(line + "\n")
-        if args.follow:
-            sys.stdout.flush()
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        for line in api.logs(
+            name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
+        ):
+            sys.stdout.write(line + "\n")
+            if args.follow:
+                sys.stdout.flush()
     return 0
 
 

@@ -6,11 +6,21 @@ import argparse
 from pathlib import Path
 
 from ling_compose import catalog
+from ling_compose.backends import CANNOT_SERVE
 from ling_compose.compose import Compiled, compile_stack
-from ling_compose.errors import ConfigError
+from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject
-from ling_compose.models.stack import Stack
+from ling_compose.models.stack import Origin, Stack
+
+
+def _engine(value: str) -> str:
+    """--backend: engines known not to serve this model say why (exit 2), not 'invalid choice'."""
+    if value.lower() in CANNOT_SERVE:
+        why, instead = CANNOT_SERVE[value.lower()]
+        ranks = f"`{cli_command()} recommend` ranks the layouts for your GPUs"
+        raise UsageError(f"--backend {value}: {why}", hint=f"{instead}; {ranks}")
+    return value
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,7 +31,9 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles"
     )
     group = parser.add_argument_group("overrides (checked like the profile itself)")
-    group.add_argument("--backend", dest="engine", choices=["vllm", "sglang", "llamacpp"])
+    group.add_argument(
+        "--backend", dest="engine", type=_engine, choices=["vllm", "sglang", "llamacpp"]
+    )
     group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
     group.add_argument("--gpu-type", dest="gpu", metavar="KEY", help="GPU catalogue key, e.g. h200")
     group.add_argument("--host-ram-gb", type=float, metavar="GB")
@@ -71,7 +83,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
                     "overrides with `auto` need a GPU from the catalogue; this one was measured",
                     hint=f"render the chosen profile explicitly: `render {best.label} ...`",
                 )
-            return best.stack
+            return best.stack.model_copy(update={"origin": Origin(profile="auto")})
         hw, plan = best.stack.hardware, best.plan
         derived = Overrides(
             gpu=hw.gpu.key,

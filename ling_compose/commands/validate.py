@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
-from ling_compose.errors import FlagError, UsageError
+from ling_compose.errors import FlagError, UsageError, cli_command
 from ling_compose.loader import read_yaml_file
 from ling_compose.validate import validate_compose
 
@@ -58,6 +58,6 @@ def run(args: argparse.Namespace) -> int:
     if failed:
         raise FlagError(
             f"{len(failed)} service(s) would be rejected by their engine",
-            hint="fix the arguments above; `ling-compose render` emits accepted ones",
+            hint=f"fix the arguments above; `{cli_command()} render` emits accepted ones",
         )
     return 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -162,7 +162,7 @@ def estimate_bandwidth_gbs(raw: RawGPU) -> float | None:
     return raw.memory_bus_width_bits * raw.max_memory_clock_mhz * 1e6 * 2 / 8 / 1e9
 
 
-def _detected_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> DetectedGPU:
+def _detected_gpu(raw: RawGPU, catalogue: Mapping[str, GPU]) -> DetectedGPU:
     found = match_gpu(raw, catalogue)
     notes: list[str] = []
     estimate = estimate_bandwidth_gbs(raw)
@@ -230,7 +230,7 @@ def _detected_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> DetectedGPU:
 def build_detected(
     raw: RawProbe,
     meminfo: str | None,
-    catalogue: dict[str, GPU] | None = None,
+    catalogue: Mapping[str, GPU] | None = None,
     notes: list[str] | None = None,
 ) -> DetectedHardware:
     """Pure: a probe reading + /proc/meminfo text -> DetectedHardware; 0 GPUs -> HardwareError."""
@@ -262,7 +262,7 @@ def build_detected(
 
 
 def detect_hardware(
-    probes: DetectProbes | None = None, catalogue: dict[str, GPU] | None = None
+    probes: DetectProbes | None = None, catalogue: Mapping[str, GPU] | None = None
 ) -> DetectedHardware:
     """NVML first, nvidia-smi as fallback; HardwareError (exit 5) when neither finds a GPU."""
     probes = probes or DetectProbes()

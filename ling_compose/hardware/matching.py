@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ling_compose.hardware.raw import RawGPU
@@ -34,7 +35,7 @@ def memory_consistent(measured_bytes: int, catalogue_gb: float) -> bool:
     return abs(measured_gib - catalogue_gb) <= MEMORY_TOLERANCE * catalogue_gb
 
 
-def match_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> Match:
+def match_gpu(raw: RawGPU, catalogue: Mapping[str, GPU]) -> Match:
     """Most specific match wins: the longest `match` string found in the name, memory agreeing."""
     name = raw.name.lower()
     candidates = sorted(

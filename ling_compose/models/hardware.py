@@ -23,8 +23,8 @@ class GPU(StrictModel):
     max_shared_memory_per_block_kb: int = Field(
         gt=0, description="Opt-in max shared memory per block"
     )
-    match: list[str] = Field(
-        default_factory=list,
+    match: tuple[str, ...] = Field(
+        default=(),
         description="Lower-case substrings of NVML/nvidia-smi names that identify this GPU",
     )
 

@@ -31,9 +31,8 @@ class ServingOptions(StrictModel):
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
-    extra_args: list[str] = Field(
-        default_factory=list, description="Appended to the server command"
-    )
+    # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
+    extra_args: tuple[str, ...] = Field(default=(), description="Appended to the server command")
 
 
 class HardwareSpec(StrictModel):
@@ -78,6 +77,15 @@ class ProfilesFile(StrictModel):
     profiles: dict[str, ProfileSpec]
 
 
+class Origin(StrictModel):
+    """How the CLI reproduces a stack: `render PROFILE *ARGS` (ling_compose/recipe.py)."""
+
+    profile: str = Field(description="Profile name as typed (`auto` picks one for this host)")
+    args: tuple[str, ...] = Field(
+        default=(), description="--profiles-file and the overrides, as the CLI spells them"
+    )
+
+
 class Stack(StrictModel):
     """A resolved stack: every reference replaced by its typed object."""
 
@@ -89,3 +97,7 @@ class Stack(StrictModel):
     serving: ServingOptions
     guide_note: str | None = None
     guide_claim: GuideClaim | None = None
+    origin: Origin | None = Field(
+        default=None,
+        description="The command that reproduces this stack; None when it was built in Python",
+    )

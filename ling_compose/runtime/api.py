@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from ling_compose.errors import UsageError
+from ling_compose.errors import UsageError, cli_command
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import health, http
 from ling_compose.runtime import smoke as smoke_mod
@@ -26,6 +27,8 @@ from ling_compose.runtime.spec import (
 )
 
 Action = Literal["created", "recreated", "started", "unchanged"]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -84,6 +87,24 @@ def default_runtime(docker_host: str | None = None) -> Runtime:
     return DockerRuntime(base_url=docker_host)
 
 
+def _default_runtime_closed(fn: Callable[P, R]) -> Callable[P, R]:
+    """Called without `runtime=`, `fn` gets the default one, closed again when `fn` returns or
+    raises; a runtime the caller passes stays the caller's to close."""
+
+    @functools.wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs.get("runtime") is not None:
+            return fn(*args, **kwargs)
+        own = default_runtime()
+        kwargs["runtime"] = own
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            own.close()
+
+    return call
+
+
 class _Watch:
     """health.ContainerWatch over a Runtime, for one container since `since_epoch`."""
 
@@ -116,6 +137,7 @@ def resolve_spec(
     return project_spec(project, env, workdir, config_files)
 
 
+@_default_runtime_closed
 def up(
     project: ComposeProject,
     *,
@@ -142,7 +164,7 @@ def up(
         config_files=config_files,
         environ=environ,
     )
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     result = UpResult(
         project=spec.name,
         endpoint=spec.endpoint,
@@ -212,36 +234,50 @@ def up(
         raise
 
 
+def _given(runtime: Runtime | None) -> Runtime:
+    assert runtime is not None, "_default_runtime_closed passes one"
+    return runtime
+
+
 def _project_name(project: ComposeProject | str) -> str:
     return project.name if isinstance(project, ComposeProject) else project
 
 
 def projects(runtime: Runtime | None = None) -> list[str]:
     """Names of the ling_compose projects that have containers on this engine."""
-    rt = runtime or default_runtime()
-    return sorted({c.labels.get(COMPOSE_PROJECT, "") for c in rt.containers(None)} - {""})
+    if runtime is None:
+        return _default_runtime_closed(projects)(runtime=None)
+    return sorted({c.labels.get(COMPOSE_PROJECT, "") for c in runtime.containers(None)} - {""})
 
 
 def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     """The project a command acts on: the one named, else the only one running."""
     found = projects(runtime)
     if name is not None:
-        # A profile name works too: compile names its project `ling-<profile>`.
-        if name not in found and f"ling-{name}" in found:
-            return f"ling-{name}"
+        # A profile name works too: compile names its project `ling-<profile>`. An `up` that
+        # failed before creating a container leaves only its network and volume: count those.
+        def exists(project: str) -> bool:
+            return project in found or bool(runtime.networks(project) or runtime.volumes(project))
+
+        profile_project = f"ling-{name}"
+        if name not in found and exists(profile_project) and not exists(name):
+            return profile_project
         return name
     if len(found) == 1:
         return found[0]
     if not found:
         raise UsageError(
             "no ling_compose project has containers on this Docker engine",
-            hint="start one with `ling-compose up PROFILE`",
+            hint=f"start one with `{cli_command()} up PROFILE`",
         )
     raise UsageError(
-        f"several ling_compose projects exist: {', '.join(found)}", hint="name one: `-p PROJECT`"
+        f"several ling_compose projects exist: {', '.join(found)}",
+        # PROJECT is a positional argument of status, logs and down alike (there is no -p).
+        hint=f"name one: `{cli_command()} status {found[0]}`; logs and down take it the same way",
     )
 
 
+@_default_runtime_closed
 def down(
     project: ComposeProject | str,
     *,
@@ -254,7 +290,7 @@ def down(
     are kept unless volumes=True."""
     progress = progress or StderrProgress()
     name = _project_name(project)
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     result = DownResult(project=name)
     for c in rt.containers(name):
         rt.remove(c.id, timeout_s=timeout_s)
@@ -275,6 +311,7 @@ def down(
     return result
 
 
+@_default_runtime_closed
 def status(
     project: str | None = None,
     *,
@@ -282,7 +319,7 @@ def status(
     runtime: Runtime | None = None,
 ) -> list[ServiceStatus]:
     """What runs: one row per container of the project (all ling_compose projects when None)."""
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     out: list[ServiceStatus] = []
     for c in rt.containers(project):
         if project is None and LC_PROJECT not in c.labels:
@@ -319,12 +356,19 @@ def logs(
     runtime: Runtime | None = None,
 ) -> Iterator[str]:
     """Log lines of the project's containers (one service when named); `follow` streams."""
-    rt = runtime or default_runtime()
+    if runtime is None:
+        own = default_runtime()
+        try:
+            yield from logs(project, service=service, tail=tail, follow=follow, runtime=own)
+        finally:
+            own.close()
+        return
+    rt = runtime
     containers = [c for c in rt.containers(project) if service is None or c.service == service]
     if not containers:
         raise UsageError(
             f"no containers for project {project!r}" + (f" service {service!r}" if service else ""),
-            hint="`ling-compose status` lists what runs",
+            hint=f"`{cli_command()} status` lists what runs",
         )
     prefix = len(containers) > 1
     for c in containers:
@@ -352,19 +396,24 @@ def wait_ready(
     """Wait until `url` serves `model` (see health.wait_ready); with `container` (name or id)
     it also fails fast when that container exits or restarts."""
     watch = None
+    own = runtime is None and container is not None
     if container is not None:
         rt = runtime or default_runtime()
         watch = _Watch(rt, container, time.time())
-    return health.wait_ready(
-        url,
-        model,
-        timeout_s=timeout_s,
-        health_path=health_path,
-        fetch=lambda u: http.get(u, timeout_s=5.0, api_key=api_key),
-        watch=watch,
-        progress=progress or StderrProgress(),
-        poll_s=poll_s,
-    )
+    try:
+        return health.wait_ready(
+            url,
+            model,
+            timeout_s=timeout_s,
+            health_path=health_path,
+            fetch=lambda u: http.get(u, timeout_s=5.0, api_key=api_key),
+            watch=watch,
+            progress=progress or StderrProgress(),
+            poll_s=poll_s,
+        )
+    finally:
+        if own and watch is not None:
+            watch.runtime.close()
 
 
 def smoke(

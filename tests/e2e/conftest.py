@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import docker
 import docker.errors
+import docker.types
 import pytest
 
 from ling_compose.models.compose import (
@@ -169,16 +171,65 @@ def project(images: dict[str, str], project_name: str) -> ProjectFactory:
     return factory
 
 
+def _path_with_decoy_hook(folder: Path) -> str:
+    """PATH with FOLDER first, holding a no-op hook and a link to dockerd (as /usr/bin does)."""
+    hook = folder / "nvidia-container-runtime-hook"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+    hook.chmod(0o755)
+    dockerd = shutil.which("dockerd")
+    if dockerd:
+        (folder / "dockerd").symlink_to(dockerd)
+    return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _answers(url: str) -> bool:
+    # Connect once by hand first: docker-py leaks its socket when the connect fails.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        try:
+            raw.connect(url.removeprefix("unix://"))
+        except OSError:
+            return False
+    try:
+        probe = docker.DockerClient(base_url=url)  # asks the server's API version: may raise
+    except (docker.errors.DockerException, OSError):
+        return False
+    try:
+        return bool(probe.ping())
+    except (docker.errors.DockerException, OSError):
+        return False
+    finally:
+        probe.close()
+
+
+def _accepts_gpu_requests(engine: docker.DockerClient, image: str) -> bool:
+    """Whether ENGINE starts a container that asks for a GPU (it then has an NVIDIA driver)."""
+    gpu = docker.types.DeviceRequest(count=1, capabilities=[["gpu"]])
+    box = engine.containers.create(image, entrypoint=["true"], device_requests=[gpu])
+    try:
+        box.start()
+    except docker.errors.APIError as err:
+        if "could not select device driver" in str(err):
+            return False
+        raise
+    finally:
+        box.remove(force=True)
+    return True
+
+
 @pytest.fixture(scope="session")
 def nogpu_client(
-    client: docker.DockerClient, images: dict[str, str]
+    client: docker.DockerClient,
+    images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[docker.DockerClient]:
-    """A second engine started WITHOUT the no-op NVIDIA hook, as on a host with no toolkit."""
+    """A second engine started WITHOUT any NVIDIA hook, as on a host with no toolkit.
+
+    It is started with a decoy hook first on PATH, beside `dockerd`, as the NVIDIA toolkit puts
+    its hook in /usr/bin on a real GPU host: the engine script must hide it whatever PATH holds.
+    """
     url = f"unix://{NOGPU_SOCKET}"
     started = False
-    try:
-        docker.DockerClient(base_url=url).ping()
-    except (docker.errors.DockerException, OSError):
+    if not _answers(url):
         if os.geteuid() != 0:
             _unavailable("the second (hook-less) engine needs root to start")
         out = subprocess.run(
@@ -186,19 +237,31 @@ def nogpu_client(
             capture_output=True,
             text=True,
             timeout=180,
+            env={**os.environ, "PATH": _path_with_decoy_hook(tmp_path_factory.mktemp("decoy"))},
         )
         started = True
-        try:
-            docker.DockerClient(base_url=url).ping()
-        except (docker.errors.DockerException, OSError):
+        if not _answers(url):
             _unavailable(f"could not start the hook-less engine: {out.stdout}{out.stderr}")
     second = docker.DockerClient(base_url=url)
-    build.copy_image(client, second, images["vllm"])
-    yield second
-    second.close()
-    if started:
-        subprocess.run(
-            [str(ENGINE_SCRIPT), "--stop", "--socket", NOGPU_SOCKET],
-            capture_output=True,
-            timeout=60,
-        )
+    try:
+        build.copy_image(client, second, images["vllm"])
+        if _accepts_gpu_requests(second, images["vllm"]):
+            _unavailable(
+                f"the engine on {url} accepts GPU requests: an nvidia-container-runtime-hook "
+                "was on its PATH when it started"
+                + (
+                    ""
+                    if started
+                    else f"; stop it (.ci/docker-engine.sh --stop --socket {NOGPU_SOCKET}) "
+                    "and the test starts one without the hook"
+                )
+            )
+        yield second
+    finally:
+        second.close()
+        if started:
+            subprocess.run(
+                [str(ENGINE_SCRIPT), "--stop", "--socket", NOGPU_SOCKET],
+                capture_output=True,
+                timeout=60,
+            )
