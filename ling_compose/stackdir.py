@@ -24,6 +24,7 @@ def stack_files(compiled: Compiled) -> dict[str, str]:
     service = compiled.project.services[SERVICE_NAME]
     context = {
         "stack": compiled.stack,
+        "project": compiled.project.name,
         "plan": compiled.plan,
         "service": service,
         "endpoint": compiled.endpoint,

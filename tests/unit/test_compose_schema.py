@@ -1,10 +1,11 @@
 """Every rendered compose file is valid against the official Compose Specification schema
 (compose-go's, draft 2020-12, vendored in tests/fixtures/compose-spec/) and Docker Compose v2
-itself accepts it (`docker compose config -q`)."""
+itself accepts it (`docker compose config -q`), with the project name ling_compose uses."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import yaml
 from ling_compose import catalog
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.loader import Overrides, load_stack
+from ling_compose.stackdir import write_stack_dir
 from tests.external import compose
 
 SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "compose-spec" / "compose-spec.json"
@@ -71,3 +73,19 @@ def test_docker_compose_v2_config_accepts_it(name: str, text: str, tmp_path: Pat
     path.write_text(text)
     result = compose(["-f", str(path), "config", "-q"], env={"LING_KEY": "x"})
     assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("profile", ["h100-fp8", "4090-int4"])
+def test_any_folder_gives_the_project_name_ling_compose_uses(profile: str, tmp_path: Path) -> None:
+    """One stack, one project: Compose v2 names it after `name:`, not after the folder, also
+    with the .env made from .env.example (which must not set another COMPOSE_PROJECT_NAME)."""
+    compiled = compile_stack(load_stack(profile))
+    folder = tmp_path / "some-other-folder"
+    write_stack_dir(compiled, folder)
+    shutil.copy(folder / ".env.example", folder / ".env")
+    result = compose(["config", "--format", "json"], cwd=folder)
+    assert result.returncode == 0, result.stderr
+    model = json.loads(result.stdout)
+    assert model["name"] == compiled.project.name == f"ling-{profile}"
+    assert model["volumes"]["model-cache"]["name"] == f"ling-{profile}_model-cache"
+    assert model["networks"]["default"]["name"] == f"ling-{profile}_default"
