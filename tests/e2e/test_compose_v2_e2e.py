@@ -102,3 +102,16 @@ def test_up_wait_returns_soon_after_ready_and_loading_is_not_unhealthy(
     assert LOAD_S > HEALTH_INTERVAL_S
     assert any(entry["ExitCode"] != 0 for entry in health["Log"]), health["Log"]
     assert health["FailingStreak"] == 0
+
+
+@pytest.mark.parametrize("profile", ["3090-int4", "4090-int4"])
+def test_docker_compose_never_pulls_the_fork_image(profile: str, tmp_path: Path) -> None:
+    """`pull_policy: build`: Compose skips the pull instead of asking a registry for the image
+    name (before, it asked Docker Hub for `ling-compose/llama-server-fork`)."""
+    folder = tmp_path / profile
+    assert main(["render", profile, "--stack-dir", str(folder)]) == 0
+    pulled = compose(["pull"], cwd=folder, timeout=120)
+    assert pulled.returncode == 0, pulled.stderr
+    said = pulled.stdout + pulled.stderr
+    assert "Skipped" in said
+    assert "docker.io" not in said and "Pulling" not in said, said
