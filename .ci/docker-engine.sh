@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install and start a Docker engine for the e2e tests (recipe: shared/docker-here.md).
+# Install and start a Docker engine for the e2e tests (recipe: shared/docker-here.md), and
+# Docker Compose v2 beside it (.ci/compose-v2.sh).
 #
 # Usage:
 #   .ci/docker-engine.sh                       # the main engine, on /var/run/docker.sock,
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --no-gpu-hook) no_hook=1 ;;
     --socket) socket="$2"; shift ;;
     --stop) stop=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "docker-engine.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +66,12 @@ if [ "$stop" = 1 ]; then
     say "no engine running on $host"
   fi
   exit 0
+fi
+
+# Docker Compose v2, the `docker compose` users run, is what the tests check rendered files with.
+if [ -z "$socket" ]; then
+  bash "$(dirname "$0")/compose-v2.sh" \
+    || say "warning: Docker Compose v2 is not installed (see above): tests that need it skip, or fail when CI=true"
 fi
 
 if docker -H "$host" info >/dev/null 2>&1; then

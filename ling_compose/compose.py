@@ -15,6 +15,11 @@ from ling_compose.errors import ConfigError
 from ling_compose.flags.lint import lint_args
 from ling_compose.models.compose import (
     LABEL_PREFIX,
+    LC_ENDPOINT,
+    LC_ENGINE,
+    LC_HEALTH_PATH,
+    LC_MODEL,
+    LC_PROJECT,
     ComposeProject,
     GpuReservation,
     Healthcheck,
@@ -35,6 +40,16 @@ CACHE_TARGET = "/root/.cache"  # HF hub cache, vLLM compile cache and llama.cpp 
 # Start-up grace: first download at an assumed 50 MB/s, plus 30 minutes to load and compile.
 ASSUMED_DOWNLOAD_BYTES_PER_S = 50e6
 LOAD_AND_COMPILE_S = 1800
+# Healthcheck timing. Docker probes every `interval` from the container's start; a success
+# within `start_period` marks it healthy at once, and failures there never count. So the probe
+# interval bounds how late `docker compose up --wait` sees a ready server. `start_interval`
+# would allow a fast probe during start-up only, but needs Engine >= 25, and Compose refuses a
+# file that has it on older engines (Debian's 20.10); a short interval works on both.
+HEALTH_INTERVAL_S = 5
+HEALTH_TIMEOUT_S = 10
+# After start_period, a server that stops answering turns unhealthy after this long
+# (retries x interval): the same 5 minutes as the earlier 10 x 30 s.
+UNHEALTHY_AFTER_S = 300
 
 
 @dataclass(frozen=True)
@@ -128,24 +143,30 @@ def compile_stack(stack: Stack) -> Compiled:
     serving = stack.serving
     host_port = serving.port or DEFAULT_PORTS[spec.engine]
     multi_gpu = stack.hardware.count > 1
+    project_name = f"ling-{stack.name}".lower()
+    port = PortMapping(
+        host_ip=serving.bind, host_port=host_port, container_port=spec.container_port
+    )
     labels = {
         f"{LABEL_PREFIX}.profile": stack.name,
-        f"{LABEL_PREFIX}.engine": spec.engine,
+        LC_ENGINE: spec.engine,
         f"{LABEL_PREFIX}.engine-version": spec.version,
-        f"{LABEL_PREFIX}.served-model-name": serving.served_model_name,
+        LC_MODEL: serving.served_model_name,
+        # So that `status` finds and probes the stack when `docker compose up` started it.
+        LC_PROJECT: project_name,
+        LC_ENDPOINT: port.client_url,
+        LC_HEALTH_PATH: spec.health_path,
     }
     service = Service(
         image=spec.image,
         build=spec.build,
+        # A built image is never pulled: nobody else's registry namespace can stand in for it.
+        pull_policy="build" if spec.build is not None else None,
         entrypoint=spec.entrypoint,
         command=linted.args,
         # HF_TOKEN for gated/rate-limited downloads: every engine reads it, never a value here.
         environment={"HF_TOKEN": "${HF_TOKEN:-}", **spec.environment},
-        ports=[
-            PortMapping(
-                host_ip=serving.bind, host_port=host_port, container_port=spec.container_port
-            )
-        ],
+        ports=[port],
         volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET)],
         # NCCL between tensor-parallel ranks needs far more than Docker's 64 MB /dev/shm.
         ipc="host" if multi_gpu else None,
@@ -159,16 +180,16 @@ def compile_stack(stack: Stack) -> Compiled:
                 "-fsS",
                 f"http://localhost:{spec.container_port}{spec.health_path}",
             ],
-            interval_s=30,
-            timeout_s=10,
-            retries=10,
+            interval_s=HEALTH_INTERVAL_S,
+            timeout_s=HEALTH_TIMEOUT_S,
+            retries=UNHEALTHY_AFTER_S // HEALTH_INTERVAL_S,
             start_period_s=start_period_s(stack),
         ),
         restart="unless-stopped",
         labels=labels,
     )
     project = ComposeProject(
-        name=f"ling-{stack.name}".lower(),
+        name=project_name,
         header=_header(stack, plan, spec),
         services={SERVICE_NAME: service},
         volumes={CACHE_VOLUME: NamedVolume(labels={f"{LABEL_PREFIX}.role": "weights-cache"})},

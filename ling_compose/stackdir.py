@@ -27,6 +27,7 @@ def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
     context = {
         "regenerate": regenerate,
         "stack": compiled.stack,
+        "project": compiled.project.name,
         "plan": compiled.plan,
         "service": service,
         "endpoint": compiled.endpoint,

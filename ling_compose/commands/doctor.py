@@ -64,13 +64,13 @@ def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
 
     Disk = the checkpoint's size on disk; host RAM = the plan's host budget when experts are
     offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the backend's
-    `cuda_version` for a built image, else 13.0.
+    CUDA_VERSION build arg for a built image, else 13.0.
     """
     stack, plan = compiled.stack, compiled.plan
     service = compiled.project.services[SERVICE_NAME]
     cuda = image_cuda(service.image)
     if cuda is None and service.build is not None:
-        built_on = getattr(stack.backend, "cuda_version", None)
+        built_on = service.build.args.get("CUDA_VERSION")
         cuda = ".".join(str(built_on).split(".")[:2]) if built_on else None
     return PreflightRequirements(
         gpu_key=stack.hardware.gpu.key,

@@ -11,17 +11,19 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ling_compose.errors import UsageError, cli_command
-from ling_compose.models.compose import ComposeProject
+from ling_compose.models.compose import (
+    LC_ENDPOINT,
+    LC_HEALTH_PATH,
+    LC_MODEL,
+    LC_PROJECT,
+    ComposeProject,
+)
 from ling_compose.runtime import health, http
 from ling_compose.runtime import smoke as smoke_mod
 from ling_compose.runtime.base import ContainerState, Progress, Runtime, StderrProgress
 from ling_compose.runtime.interpolate import run_environment
 from ling_compose.runtime.spec import (
     COMPOSE_PROJECT,
-    LC_ENDPOINT,
-    LC_HEALTH_PATH,
-    LC_MODEL,
-    LC_PROJECT,
     ProjectSpec,
     project_spec,
 )

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import docker
 import pytest
-import yaml
 
 import ling_compose.cli
 from ling_compose.commands import COMMAND_MODULES
@@ -15,27 +14,12 @@ from ling_compose.commands import runtime as runtime_cmds
 from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import free_port, runnable_here
 
 pytestmark = pytest.mark.e2e
 
 # One profile per engine: a multi-GPU vLLM, a multi-GPU SGLang, the llama.cpp fork (build:).
 PROFILES = {"h100-fp8": "vllm", "h200-bf16": "sglang", "4090-int4": "llamacpp"}
-
-
-def _memlock_cap() -> int | None:
-    """The Docker daemon's hard memlock limit when it is capped (as in this sandbox: 8 MiB)."""
-    for pid_dir in Path("/proc").iterdir():
-        try:
-            if (pid_dir / "comm").read_text().strip() != "dockerd":
-                continue
-            for line in (pid_dir / "limits").read_text().splitlines():
-                if line.startswith("Max locked memory"):
-                    hard = line.split()[4]
-                    return None if hard == "unlimited" else int(hard)
-        except OSError:
-            continue
-    return None
 
 
 @pytest.fixture
@@ -59,15 +43,8 @@ def test_rendered_profile_up_status_logs_smoke_down(
     port = free_port()
     out = tmp_path / "docker-compose.yml"
     assert main(["render", profile, "--port", str(port), "-o", str(out)]) == 0  # type: ignore[operator]
-    data = yaml.safe_load(out.read_text())
-    name = data["x-ling-compose"]["project"]
-    service = data["services"]["server"]
-    service["image"] = images[PROFILES[profile]]  # the only change to what render wrote...
-    cap = _memlock_cap()
-    if cap is not None and service.get("ulimits", {}).get("memlock") == -1:
-        # ...except where this sandbox's dockerd may not grant an unlimited memlock.
-        service["ulimits"]["memlock"] = cap
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    data = runnable_here(out, images[PROFILES[profile]])
+    name = data["name"]
     capsys.readouterr()
     try:
         code = main(["up", "-f", str(out), "--timeout", "60"])  # type: ignore[operator]

@@ -374,7 +374,7 @@ def test_image_cuda_from_tag() -> None:
 
 @pytest.mark.parametrize(
     ("profile", "image", "cuda"),
-    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.4")],
+    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.8")],
 )
 def test_requirements_from_a_compiled_profile(
     profile: str, image: str | None, cuda: str | None
@@ -389,7 +389,7 @@ def test_requirements_from_a_compiled_profile(
     stack = load_stack(profile)
     plan = make_plan(stack)
     service_image = image or "ling-compose/llamacpp:local"
-    build = None if image else SimpleNamespace()
+    build = None if image else SimpleNamespace(args={"CUDA_VERSION": "12.8.1"})
     service = SimpleNamespace(image=service_image, build=build)
     project = SimpleNamespace(services={"server": service})
     compiled = cast(Compiled, SimpleNamespace(stack=stack, plan=plan, project=project))
