@@ -54,7 +54,7 @@ def test_gguf_on_vllm_is_refused():
 
 
 def test_guide_host_ram_for_int4_is_refused():
-    err = refusal("4090-int4", host_ram_gb=32)
+    err = refusal("4090-int4", host_ram_gib=32)
     assert "host RAM" in err.message
 
 
@@ -64,10 +64,22 @@ def test_context_beyond_yarn_limit_is_refused():
     assert "--context-length 262144" in (err.hint or "")
 
 
-def test_too_many_sequences_suggests_the_concurrency_that_fits():
-    err = refusal("h100-int4", concurrency=1000)
-    plan = make_plan(load_stack("h100-int4"))
-    assert f"--concurrency {plan.max_concurrency_at_context}" in (err.hint or "")
+def test_too_many_llamacpp_slots_suggest_the_slots_that_fit():
+    # llama.cpp splits --ctx-size across --parallel slots: each slot holds a full context.
+    err = refusal("4090-int4", concurrency=200)
+    assert "200 slot(s) x context 32768" in err.message
+    hint = err.hint or ""
+    slots = int(hint.split("--concurrency ")[1].split(";")[0])
+    assert make_plan(load_stack("4090-int4", Overrides(concurrency=slots))).fits
+    assert not make_plan(load_stack("4090-int4", Overrides(concurrency=slots + 1))).fits
+
+
+def test_more_vllm_sequences_than_the_pool_holds_start_with_a_warning():
+    # vLLM shares one pool: it starts as long as one full-length sequence fits, and queues or
+    # preempts the rest (v1/core/kv_cache_planning.py checks one max_model_len request).
+    plan = make_plan(load_stack("h100-int4", Overrides(concurrency=1000)))
+    assert plan.fits
+    assert any("queues or preempts" in w for w in plan.warnings)
 
 
 def test_offloaded_decode_ceiling_is_below_the_guides_80_tok_s():
