@@ -1,6 +1,5 @@
 """Candidate layouts near a stack that does not fit: the parallelism its GPUs allow, more GPUs,
-a shorter context, fewer llama.cpp slots, or a built-in profile with the same context and
-concurrency (pure).
+a shorter context, fewer llama.cpp slots, or a built-in profile with the same context (pure).
 
 Every label is the command-line change that produces exactly the candidate stack (on top of
 the arguments already given, or after `profile NAME`), so a suggestion shown is a suggestion
@@ -9,10 +8,12 @@ that works: check_fits re-plans each candidate and keeps only those that fit.
 
 from __future__ import annotations
 
+import json
+
 from ling_compose import catalog
 from ling_compose.models.backend import LlamaCppOptions, VLLMOptions
 from ling_compose.models.stack import MAX_CONTEXT_YARN, Stack
-from ling_compose.plan import VLLM_TENSOR_PARALLEL, Suggestion, make_plan
+from ling_compose.plan import VLLM_TENSOR_PARALLEL, Suggestion, make_plan, parallelism
 
 GPU_COUNTS = (1, 2, 4, 8)
 SHORTEST_CONTEXT = 1024
@@ -104,8 +105,9 @@ def _concurrency_candidate(stack: Stack) -> list[Suggestion]:
 
 
 def _profile_candidates(stack: Stack) -> list[Suggestion]:
-    """Built-in profiles with this stack's context and concurrency: what the user asked for,
-    on hardware that holds it. Same precision first (least memory first), then the same GPU."""
+    """Built-in profiles with this stack's context: what the user asked for, on hardware that
+    holds it (each profile keeps its own running-sequence cap, chosen for its hardware). Same
+    precision first (least memory first), then the same GPU."""
     from ling_compose.loader import resolve  # loader imports plan; keep this module import-light
 
     profiles = [(name, resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
@@ -115,32 +117,35 @@ def _profile_candidates(stack: Stack) -> list[Suggestion]:
     )
     same_gpu = [p for p in profiles if p[1].hardware.gpu.key == stack.hardware.gpu.key]
     out: list[Suggestion] = []
-    seen: set[str] = set()
-    wanted = stack.serving
-    for name, base in same_precision + same_gpu:
-        if name in seen:
-            continue
-        seen.add(name)
-        args = [f"profile {name}"]
-        changes = {}
-        if base.serving.context_length != wanted.context_length:
-            args.append(f"--context-length {wanted.context_length}")
-            changes["context_length"] = wanted.context_length
-        if base.serving.concurrency != wanted.concurrency:
-            args.append(f"--concurrency {wanted.concurrency}")
-            changes["concurrency"] = wanted.concurrency
-        candidate = _with_serving(base, **changes) if changes else base
-        if candidate != stack:
-            out.append((" ".join(args), candidate))
+    context = stack.serving.context_length
+    for name, base in dict(same_precision + same_gpu).items():
+        if base.serving.context_length == context:
+            out.append((f"profile {name}", base))
+        else:
+            label = f"profile {name} --context-length {context}"
+            out.append((label, _with_serving(base, context_length=context)))
     return out
+
+
+def _identity(stack: Stack) -> str:
+    """What the plan depends on, with parallelism resolved: two stacks alike here are one layout."""
+    dump = stack.model_dump(
+        mode="json", exclude={"name", "description", "guide_note", "guide_claim"}
+    )
+    dump["backend"].update(
+        zip(("tensor_parallel", "pipeline_parallel"), parallelism(stack), strict=False)
+    )
+    return json.dumps(dump, sort_keys=True)
 
 
 def nearest(stack: Stack) -> list[Suggestion]:
     """Suggestions in order of how little they change; check_fits keeps those that fit."""
     out = _parallelism_candidates(stack) + _context_candidate(stack)
     out += _concurrency_candidate(stack) + _profile_candidates(stack)
+    seen = {_identity(stack)}
     unique: list[Suggestion] = []
     for label, candidate in out:
-        if all(candidate != kept for _, kept in unique):
+        if _identity(candidate) not in seen:
+            seen.add(_identity(candidate))
             unique.append((label, candidate))
     return unique
