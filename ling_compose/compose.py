@@ -25,7 +25,7 @@ from ling_compose.models.compose import (
 )
 from ling_compose.models.hardware import GIB
 from ling_compose.models.stack import Stack
-from ling_compose.plan import Plan, check_fits, memory_summary
+from ling_compose.plan import Plan, check_fits, engine_figures, memory_summary
 from ling_compose.version import __version__
 
 SERVICE_NAME = "server"
@@ -80,6 +80,10 @@ def _header(stack: Stack, plan: Plan, spec: ServerSpec) -> list[str]:
         "Secrets: HF_TOKEN and any API key come from the environment (.env), never this file."
     )
     return lines
+
+
+def _figure_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _option_name(arg: str) -> str | None:
@@ -161,6 +165,8 @@ def compile_stack(stack: Stack) -> Compiled:
             "health_path": spec.health_path,
             "service": SERVICE_NAME,
             "generator": f"ling_compose {__version__}",
+            # What the engine should report at start-up; `up` and `status` compare.
+            **{f"planned_{k}": _figure_text(v) for k, v in engine_figures(plan).items()},
         },
     )
     return Compiled(

@@ -532,6 +532,58 @@ def make_plan(stack: Stack) -> Plan:
     )
 
 
+# What each engine logs about its cache at start-up, as the plan predicts it: (key, label, unit).
+# runtime/engine_report.py reads the engines' lines into the same keys and compares.
+ENGINE_FIGURES: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "vllm": (
+        ("kv_cache_tokens", "KV cache", "tokens"),
+        ("max_concurrency", "sequences at full context", "x"),
+        ("kv_cache_gib", "KV cache memory per GPU", "GiB"),
+    ),
+    "sglang": (
+        ("kv_cache_tokens", "KV pool (max_total_num_tokens)", "tokens"),
+        ("max_running_requests", "running requests", ""),
+        ("kv_cache_gib", "KV pool per GPU", "GiB"),
+        ("state_gib", "linear-state pool per GPU", "GiB"),
+    ),
+    "llamacpp": (
+        ("context_per_slot", "context per slot", "tokens"),
+        ("kv_cache_gib", "KV buffer on the GPU", "GiB"),
+        ("state_gib", "recurrent-state buffer", "GiB"),
+        ("gpu_weights_gib", "weights on the GPU", "GiB"),
+        ("host_weights_gib", "weights in host RAM", "GiB"),
+    ),
+}
+
+
+def engine_figures(plan: Plan) -> dict[str, float]:
+    """The plan's prediction of each figure in ENGINE_FIGURES[plan.engine]."""
+    g = plan.gpu
+    if plan.engine == "vllm":
+        return {
+            "kv_cache_tokens": plan.kv_pool_tokens,
+            "max_concurrency": round(g.cache_budget / g.per_seq_at_context, 2),
+            "kv_cache_gib": round(g.cache_budget, 2),
+        }
+    if plan.engine == "sglang":
+        # SGLang caps --max-running-requests by its state slots and by half its tokens
+        # (kv_cache_configurator.py resolve_max_num_reqs).
+        cap = min(plan.concurrency, plan.running_cap or plan.concurrency, plan.kv_pool_tokens // 2)
+        return {
+            "kv_cache_tokens": plan.kv_pool_tokens,
+            "max_running_requests": cap,
+            "kv_cache_gib": round(g.kv_pool, 2),
+            "state_gib": round(g.state_pool, 2),
+        }
+    return {
+        "context_per_slot": plan.context_length,
+        "kv_cache_gib": round(g.kv_pool, 3),
+        "state_gib": round(g.state_pool, 3),
+        "gpu_weights_gib": round(g.weights, 2),
+        "host_weights_gib": round(plan.host.experts_in_ram if plan.host else 0.0, 2),
+    }
+
+
 def memory_summary(plan: Plan) -> str:
     """One line for headers and READMEs: the budget and how many full-length sequences it holds."""
     g = plan.gpu

@@ -15,6 +15,7 @@ from ling_compose.commands import runtime as runtime_cmds
 from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
+from ling_compose.runtime.engine_report import planned_from_metadata
 from tests.e2e.conftest import free_port
 
 pytestmark = pytest.mark.e2e
@@ -63,6 +64,10 @@ def test_rendered_profile_up_status_logs_smoke_down(
     name = data["x-ling-compose"]["project"]
     service = data["services"]["server"]
     service["image"] = images[PROFILES[profile]]  # the only change to what render wrote...
+    # ...besides telling the stand-in what cache to "find": the plan's own figures, printed in
+    # the engine's start-up format, which `up` and `status` must read back and match.
+    planned = planned_from_metadata(data["x-ling-compose"])
+    service["environment"]["STANDIN_REPORT"] = json.dumps(planned)
     cap = _memlock_cap()
     if cap is not None and service.get("ulimits", {}).get("memlock") == -1:
         # ...except where this sandbox's dockerd may not grant an unlimited memlock.
@@ -75,12 +80,17 @@ def test_rendered_profile_up_status_logs_smoke_down(
         assert code == 0, captured.err
         assert captured.out.strip() == f"http://127.0.0.1:{port}"
         assert "smoke: ok   streamed tool call" in captured.err
+        assert f"{name}: engine start-up report beside the plan:" in captured.err
+        assert "reserved differently than planned" not in captured.err
 
         assert main(["status", name, "--json"]) == 0  # type: ignore[operator]
         rows = json.loads(capsys.readouterr().out)
         assert [(r["state"], r["serving"], r["model"]) for r in rows] == [
             ("running", True, "ling-2.6-flash")
         ]
+        report = rows[0]["engine_report"]
+        assert {f["figure"] for f in report} == set(planned)
+        assert all(f["reported"] is not None and not f["disagrees"] for f in report)
         inspect = client.containers.get(rows[0]["container"]).attrs
         count = data["services"]["server"]["deploy"]["resources"]["reservations"]["devices"][0]
         assert inspect["HostConfig"]["DeviceRequests"][0]["Count"] == count["count"]
@@ -100,5 +110,40 @@ def test_rendered_profile_up_status_logs_smoke_down(
         err = capsys.readouterr().err
         assert "removing volumes" in err and "cached weights" in err
         assert runtime.containers(name) == [] and runtime.volumes(name) == []
+    finally:
+        down(name, volumes=True, timeout_s=1, runtime=runtime, progress=SilentProgress())
+
+
+def test_engine_reserving_less_than_planned_is_warned_after_up(
+    cli: object,
+    images: dict[str, str],
+    runtime: DockerRuntime,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The stand-in logs 20 % fewer KV tokens than the plan: `up` shows the difference and warns."""
+    main = cli  # type: ignore[assignment]
+    port = free_port()
+    out = tmp_path / "docker-compose.yml"
+    assert main(["render", "h200-fp8", "--port", str(port), "-o", str(out)]) == 0  # type: ignore[operator]
+    data = yaml.safe_load(out.read_text())
+    name = data["x-ling-compose"]["project"]
+    service = data["services"]["server"]
+    service["image"] = images["vllm"]
+    planned = planned_from_metadata(data["x-ling-compose"])
+    found = {**planned, "kv_cache_tokens": int(planned["kv_cache_tokens"] * 0.8)}
+    service["environment"]["STANDIN_REPORT"] = json.dumps(found)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    capsys.readouterr()
+    try:
+        assert main(["up", "-f", str(out), "--timeout", "60", "--no-smoke"]) == 0  # type: ignore[operator]
+        err = capsys.readouterr().err
+        assert f"{found['kv_cache_tokens']:,} tokens" in err and "(-20.0%)" in err
+        assert f"warning: {name}: the engine reserved differently than planned (KV cache)" in err
+        assert main(["status", name, "--json"]) == 0  # type: ignore[operator]
+        (row,) = json.loads(capsys.readouterr().out)
+        by_figure = {f["figure"]: f for f in row["engine_report"]}
+        assert by_figure["kv_cache_tokens"]["disagrees"] is True
+        assert by_figure["max_concurrency"]["disagrees"] is False
     finally:
         down(name, volumes=True, timeout_s=1, runtime=runtime, progress=SilentProgress())
