@@ -243,3 +243,15 @@ def test_driver_versions_compare_numerically():
     assert max_cuda_for_driver("580.65.06") == "13.0"
     assert max_cuda_for_driver("580.65.5") == "12.9"  # 65.5 < 65.06 (= 65.6)
     assert cuda_at_least("12.10", "12.9")  # tuple order, not string order
+
+
+def test_readme_states_host_ram_in_the_unit_and_figure_plan_prints():
+    # Issue 9 item 16: README said "~47 GB", plan 43.4 GiB, doctor 47 GB.
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    (stated,) = re.findall(r"host RAM \(([0-9.]+) GiB of it", readme)
+    for name in ("3090-int4", "4090-int4"):
+        host = make_plan(load_stack(name)).host
+        assert host is not None and f"{host.needed:.1f}" == stated
