@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -39,6 +41,31 @@ def _memlock_cap() -> int | None:
     return None
 
 
+def render_for_standin(
+    main: Any,
+    profile: str,
+    image: str,
+    port: int,
+    tmp_path: Path,
+    report: Callable[[dict[str, float]], dict[str, float]] = lambda figures: figures,
+) -> tuple[Path, dict[str, Any], dict[str, float]]:
+    """`render PROFILE -o FILE`, then only `image:` swapped for the stand-in's, the stand-in told
+    which start-up cache figures to log (`report` of the plan's), and memlock capped where this
+    sandbox's dockerd cannot grant -1. Returns the file, its data and the plan's figures."""
+    out = tmp_path / "docker-compose.yml"
+    assert main(["render", profile, "--port", str(port), "-o", str(out)]) == 0
+    data = yaml.safe_load(out.read_text())
+    service = data["services"]["server"]
+    service["image"] = image
+    planned = planned_from_metadata(data["x-ling-compose"])
+    service["environment"]["STANDIN_REPORT"] = json.dumps(report(planned))
+    cap = _memlock_cap()
+    if cap is not None and service.get("ulimits", {}).get("memlock") == -1:
+        service["ulimits"]["memlock"] = cap
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out, data, planned
+
+
 @pytest.fixture
 def cli(monkeypatch: pytest.MonkeyPatch) -> object:
     if runtime_cmds not in COMMAND_MODULES:  # until the lead registers it in commands/__init__
@@ -58,21 +85,11 @@ def test_rendered_profile_up_status_logs_smoke_down(
 ) -> None:
     main = cli  # type: ignore[assignment]
     port = free_port()
-    out = tmp_path / "docker-compose.yml"
-    assert main(["render", profile, "--port", str(port), "-o", str(out)]) == 0  # type: ignore[operator]
-    data = yaml.safe_load(out.read_text())
+    # The plan's own figures as the stand-in's start-up report: `up` and `status` must match them.
+    out, data, planned = render_for_standin(
+        main, profile, images[PROFILES[profile]], port, tmp_path
+    )
     name = data["x-ling-compose"]["project"]
-    service = data["services"]["server"]
-    service["image"] = images[PROFILES[profile]]  # the only change to what render wrote...
-    # ...besides telling the stand-in what cache to "find": the plan's own figures, printed in
-    # the engine's start-up format, which `up` and `status` must read back and match.
-    planned = planned_from_metadata(data["x-ling-compose"])
-    service["environment"]["STANDIN_REPORT"] = json.dumps(planned)
-    cap = _memlock_cap()
-    if cap is not None and service.get("ulimits", {}).get("memlock") == -1:
-        # ...except where this sandbox's dockerd may not grant an unlimited memlock.
-        service["ulimits"]["memlock"] = cap
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
     capsys.readouterr()
     try:
         code = main(["up", "-f", str(out), "--timeout", "60"])  # type: ignore[operator]
@@ -123,22 +140,21 @@ def test_engine_reserving_less_than_planned_is_warned_after_up(
 ) -> None:
     """The stand-in logs 20 % fewer KV tokens than the plan: `up` shows the difference and warns."""
     main = cli  # type: ignore[assignment]
-    port = free_port()
-    out = tmp_path / "docker-compose.yml"
-    assert main(["render", "h200-fp8", "--port", str(port), "-o", str(out)]) == 0  # type: ignore[operator]
-    data = yaml.safe_load(out.read_text())
+    out, data, planned = render_for_standin(
+        main,
+        "h200-fp8",
+        images["vllm"],
+        free_port(),
+        tmp_path,
+        lambda figures: {**figures, "kv_cache_tokens": int(figures["kv_cache_tokens"] * 0.8)},
+    )
     name = data["x-ling-compose"]["project"]
-    service = data["services"]["server"]
-    service["image"] = images["vllm"]
-    planned = planned_from_metadata(data["x-ling-compose"])
-    found = {**planned, "kv_cache_tokens": int(planned["kv_cache_tokens"] * 0.8)}
-    service["environment"]["STANDIN_REPORT"] = json.dumps(found)
-    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    found = int(planned["kv_cache_tokens"] * 0.8)
     capsys.readouterr()
     try:
         assert main(["up", "-f", str(out), "--timeout", "60", "--no-smoke"]) == 0  # type: ignore[operator]
         err = capsys.readouterr().err
-        assert f"{found['kv_cache_tokens']:,} tokens" in err and "(-20.0%)" in err
+        assert f"{found:,} tokens" in err and "(-20.0%)" in err
         assert f"warning: {name}: the engine reserved differently than planned (KV cache)" in err
         assert main(["status", name, "--json"]) == 0  # type: ignore[operator]
         (row,) = json.loads(capsys.readouterr().out)
