@@ -30,7 +30,7 @@ from ling_compose.models.compose import (
 )
 from ling_compose.models.hardware import GIB
 from ling_compose.models.stack import Stack
-from ling_compose.plan import Plan, check_fits
+from ling_compose.plan import Plan, check_fits, engine_figures, memory_summary
 from ling_compose.recipe import render_command
 from ling_compose.version import __version__
 
@@ -91,17 +91,14 @@ def generated_by(stack: Stack) -> list[str]:
 
 def _header(stack: Stack, plan: Plan, spec: ServerSpec) -> list[str]:
     hw = stack.hardware
-    gpu = plan.gpu
     lines = [
         *generated_by(stack),
         f"{stack.name}: {stack.description}",
         f"Layout: {hw.count} x {hw.gpu.name}, {stack.checkpoint.hf_repo} ({stack.checkpoint.precision}), "
         f"{spec.engine} {spec.version}, tensor parallel {plan.tensor_parallel}"
         + (f" x pipeline {plan.pipeline_parallel}" if plan.pipeline_parallel > 1 else ""),
-        f"Memory per GPU: {gpu.weights:.1f} GiB weights + {gpu.reserve:.1f} GiB reserve of "
-        f"{gpu.usable:.1f} GiB usable; {gpu.cache_budget:.1f} GiB left for cache "
-        f"(context {plan.context_length} x {plan.concurrency} sequences needs {gpu.cache_needed:.2f} GiB).",
     ]
+    lines += textwrap.wrap("Memory per GPU: " + memory_summary(plan), width=96)
     if plan.host is not None:
         lines.append(
             f"Host RAM: {plan.host.experts_in_ram:.1f} GiB of routed experts ({plan.host.moe_layers_on_cpu} MoE "
@@ -114,6 +111,10 @@ def _header(stack: Stack, plan: Plan, spec: ServerSpec) -> list[str]:
         "Secrets: HF_TOKEN and any API key come from the environment (.env), never this file."
     )
     return lines
+
+
+def _figure_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else str(value)
 
 
 def _option_name(arg: str) -> str | None:
@@ -201,6 +202,8 @@ def compile_stack(stack: Stack) -> Compiled:
             "health_path": spec.health_path,
             "service": SERVICE_NAME,
             "generator": f"ling_compose {__version__}",
+            # What the engine should report at start-up; `up` and `status` compare.
+            **{f"planned_{k}": _figure_text(v) for k, v in engine_figures(plan).items()},
         },
     )
     return Compiled(

@@ -27,7 +27,7 @@ class Overrides(BaseModel):
     engine: Engine | None = None
     gpus: int | None = None
     gpu: str | None = None
-    host_ram_gb: float | None = None
+    host_ram_gib: float | None = None
     checkpoint: str | None = None
     tensor_parallel: int | None = None
     pipeline_parallel: int | None = None
@@ -112,7 +112,7 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     backend = _given(
         tensor_parallel=ov.tensor_parallel, pipeline_parallel=ov.pipeline_parallel, image=ov.image
     )
-    hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gb=ov.host_ram_gb)
+    hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gib=ov.host_ram_gib)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
     serving = _given(
@@ -145,9 +145,15 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
     """
     gpus, ckpts = catalog.gpus(), catalog.checkpoints()
     if spec.hardware.gpu not in gpus:
+        named = catalog.gpu_keys_named(spec.hardware.gpu)  # 'h100' means h100-sxm-80gb, not h200
+        guess = (
+            f"did you mean {' or '.join(repr(k) for k in named)}? "
+            if named
+            else did_you_mean(spec.hardware.gpu, list(gpus))
+        )
         raise ConfigError(
             f"{name}: hardware.gpu: unknown GPU '{spec.hardware.gpu}'",
-            hint=did_you_mean(spec.hardware.gpu, list(gpus)) + "known: " + ", ".join(gpus),
+            hint=guess + "known: " + ", ".join(gpus),
         )
     if spec.checkpoint not in ckpts:
         raise ConfigError(
@@ -168,7 +174,7 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
         hardware=Hardware(
             gpu=gpus[hw.gpu],
             count=hw.count,
-            host_ram_gb=hw.host_ram_gb,
+            host_ram_gib=hw.host_ram_gib,
             host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
         ),
         checkpoint=ckpts[spec.checkpoint],

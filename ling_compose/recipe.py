@@ -20,7 +20,7 @@ OVERRIDE_FLAGS: dict[str, str] = {
     "engine": "--backend",
     "gpus": "--gpus",
     "gpu": "--gpu-type",
-    "host_ram_gb": "--host-ram-gb",
+    "host_ram_gib": "--host-ram-gib",
     "checkpoint": "--checkpoint",
     "tensor_parallel": "--tensor-parallel",
     "pipeline_parallel": "--pipeline-parallel",

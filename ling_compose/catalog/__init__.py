@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import cache
 from importlib import resources
@@ -51,3 +52,20 @@ def checkpoints() -> Mapping[str, Checkpoint]:
 def builtin_profiles() -> Mapping[str, ProfileSpec]:
     """The built-in profiles, by name, in file order."""
     return MappingProxyType(ProfilesFile.model_validate(read_builtin("profiles.yaml")).profiles)
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+def gpu_keys_named(word: str) -> list[str]:
+    """Catalogue keys a user probably means by `word` ('h100', 'A100', 'rtx4090'): the word inside
+    a key, a name or a `match` string, ignoring case, spaces and dashes."""
+    wanted = _squeezed(word)
+    if not wanted:
+        return []
+    return [
+        g.key
+        for g in gpus().values()
+        if any(wanted in _squeezed(name) for name in (g.key, g.name, *g.match))
+    ]

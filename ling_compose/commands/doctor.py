@@ -16,7 +16,6 @@ from ling_compose.hardware.preflight import (
     real_probes,
     run_checks,
 )
-from ling_compose.models.hardware import GB, GIB
 
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -75,8 +74,8 @@ def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
     return PreflightRequirements(
         gpu_key=stack.hardware.gpu.key,
         gpu_count=stack.hardware.count,
-        min_host_ram_gb=round(plan.host.needed * GIB / GB, 1) if plan.host else 0.0,
-        disk_gb_needed=round(stack.checkpoint.size_on_disk_gib * GIB / GB, 1),
+        min_host_ram_gib=round(plan.host.needed, 1) if plan.host else 0.0,
+        disk_gib_needed=round(stack.checkpoint.size_on_disk_gib, 1),
         min_driver_cuda=cuda or "13.0",
         image=service.image,
     )

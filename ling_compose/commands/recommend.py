@@ -29,7 +29,7 @@ def ranked_for_this_host() -> tuple[DetectedHardware, list[Candidate]]:
             "no detected GPU could be described well enough to plan for",
             hint=f"run `{cli_command()} detect` to see what was read",
         )
-    return detected, recommend(groups, detected.host_ram_gb)
+    return detected, recommend(groups, detected.host_ram_gib)
 
 
 def best_for_this_host() -> Candidate:

@@ -17,6 +17,7 @@ from ling_compose.loader import read_yaml_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
+from ling_compose.runtime.engine_report import Figure, report_lines
 from ling_compose.runtime.health import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -173,7 +174,29 @@ def run_up(args: argparse.Namespace) -> int:
             f"{result.project}: {state}; model {result.model!r} at {result.endpoint}",
             file=sys.stderr,
         )
+        if result.engine_report is not None:
+            _print_engine_report(result.project, result.engine_report)
     return 0
+
+
+def _print_engine_report(where: str, figures: list[Figure]) -> None:
+    """The engine's start-up figures beside the plan's, on stderr; a warning where they differ."""
+    if not figures or all(f.reported is None for f in figures):
+        print(
+            f"{where}: the engine's start-up report (cache size) was not found in its log",
+            file=sys.stderr,
+        )
+        return
+    print(f"{where}: engine start-up report beside the plan:", file=sys.stderr)
+    for line in report_lines(figures):
+        print(line, file=sys.stderr)
+    off = [f.label for f in figures if f.disagrees]
+    if off:
+        print(
+            f"warning: {where}: the engine reserved differently than planned ({', '.join(off)}); "
+            "the plan's reserve and pool estimates are off for this host (docs/fit-check.md)",
+            file=sys.stderr,
+        )
 
 
 # -- down ---------------------------------------------------------------------------------------
@@ -265,6 +288,9 @@ def run_status(args: argparse.Namespace) -> int:
             ["project", "service", "state", "health", "serving", "endpoint", "model", "restarts"],
         )
     )
+    for r in rows:
+        if r.engine_report:
+            _print_engine_report(f"{r.project} {r.service}", list(r.engine_report))
     return 0
 
 

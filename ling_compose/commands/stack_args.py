@@ -36,7 +36,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
     group.add_argument("--gpu-type", dest="gpu", metavar="KEY", help="GPU catalogue key, e.g. h200")
-    group.add_argument("--host-ram-gb", type=float, metavar="GB")
+    group.add_argument("--host-ram-gib", type=float, metavar="GIB", help="host RAM, GiB")
     group.add_argument("--checkpoint", metavar="KEY", help="checkpoint catalogue key")
     group.add_argument("--tensor-parallel", type=int, metavar="N")
     group.add_argument("--pipeline-parallel", type=int, metavar="N")
@@ -88,7 +88,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
         derived = Overrides(
             gpu=hw.gpu.key,
             gpus=hw.count,
-            host_ram_gb=hw.host_ram_gb,
+            host_ram_gib=hw.host_ram_gib,
             tensor_parallel=plan.tensor_parallel,
             pipeline_parallel=plan.pipeline_parallel,
         )

@@ -20,7 +20,7 @@ from ling_compose.hardware.matching import match_gpu
 from ling_compose.hardware.nvidia_smi import NvidiaSmiOutput, parse_nvidia_smi, read_nvidia_smi
 from ling_compose.hardware.nvml import parse_nvml, read_nvml
 from ling_compose.hardware.raw import LenientModel, ProbeUnavailable, RawGPU, RawProbe
-from ling_compose.models.hardware import GB, GIB, GPU
+from ling_compose.models.hardware import GIB, GPU, MIB
 
 BandwidthSource = Literal["catalogue", "estimated", "unknown"]
 CudaSource = Literal["nvml", "nvidia-smi", "driver table"]
@@ -87,8 +87,8 @@ class DetectedHardware(LenientModel):
         return len(self.gpus)
 
     @property
-    def host_ram_gb(self) -> float | None:
-        return None if self.host_ram_bytes is None else self.host_ram_bytes / GB
+    def host_ram_gib(self) -> float | None:
+        return None if self.host_ram_bytes is None else self.host_ram_bytes / GIB
 
     @property
     def groups(self) -> list[GPUGroup]:
@@ -115,7 +115,7 @@ class DetectedHardware(LenientModel):
         """The JSON document `detect --json` prints: the model plus the derived figures."""
         data = self.model_dump(mode="json")
         data["count"] = self.count
-        data["host_ram_gb"] = None if self.host_ram_gb is None else round(self.host_ram_gb, 1)
+        data["host_ram_gib"] = None if self.host_ram_gib is None else round(self.host_ram_gib, 1)
         data["mixed"] = self.is_mixed
         data["groups"] = [g.model_dump(mode="json") for g in self.groups]
         return data
@@ -206,8 +206,10 @@ def _detected_gpu(raw: RawGPU, catalogue: Mapping[str, GPU]) -> DetectedGPU:
         gpu_model = GPU(
             key=_unknown_key(raw.name),
             name=raw.name,
-            # Measured GiB: the same convention the catalogue's nominal sizes follow.
-            memory_gb=round(raw.memory_total_bytes / GIB, 1),
+            # What the driver reported: the same convention as the catalogue.
+            memory_mib=raw.memory_total_bytes // MIB,
+            memory_source=f"measured by detect ({raw.name}, {raw.memory_total_bytes} bytes)",
+            memory_verified=True,
             compute_capability=raw.compute_capability,
             memory_bandwidth_gbs=round(estimate, 1),
             max_shared_memory_per_block_kb=smem,

@@ -40,7 +40,11 @@ class HardwareSpec(StrictModel):
         description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)"
     )
     count: int = Field(ge=1, le=8)
-    host_ram_gb: float = Field(default=256, gt=0)
+    host_ram_gib: float = Field(
+        default=256,
+        gt=0,
+        description="Host RAM, GiB (a '256 GB' server has 256 GiB of DRAM: modules are binary)",
+    )
     host_ram_bandwidth_gbs: float = Field(default=80, gt=0, description="GB/s; matters for offload")
 
 
@@ -48,7 +52,9 @@ class GuideClaim(StrictModel):
     """What the hosting guide (shared/seed) claims for this row, so `plan` can check it."""
 
     gpus: int | None = Field(default=None, ge=1, le=8, description="GPU count the guide uses")
-    host_ram_gb: float | None = Field(default=None, gt=0, description="Host RAM the guide asks for")
+    host_ram_gib: float | None = Field(
+        default=None, gt=0, description="Host RAM the guide asks for"
+    )
     all_on_gpu: bool = Field(
         default=False, description="The guide loads every layer on the GPU (--n-gpu-layers 99)"
     )

@@ -12,12 +12,15 @@ from typing import Any, Literal, ParamSpec, TypeVar
 
 from ling_compose.errors import UsageError, cli_command
 from ling_compose.models.compose import (
+    LABEL_PREFIX,
     LC_ENDPOINT,
+    LC_ENGINE,
     LC_HEALTH_PATH,
     LC_MODEL,
     LC_PROJECT,
     ComposeProject,
 )
+from ling_compose.runtime import engine_report as report_mod
 from ling_compose.runtime import health, http
 from ling_compose.runtime import smoke as smoke_mod
 from ling_compose.runtime.base import ContainerState, Progress, Runtime, StderrProgress
@@ -42,6 +45,7 @@ class UpResult:
     container_ids: dict[str, str]
     ready: health.ReadyReport | None = None
     smoke: smoke_mod.SmokeReport | None = None
+    engine_report: list[report_mod.Figure] | None = None  # start-up figures beside the plan's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +56,9 @@ class UpResult:
             "containers": dict(self.container_ids),
             "ready_after_s": round(self.ready.elapsed_s, 2) if self.ready else None,
             "smoke": self.smoke.to_json() if self.smoke else None,
+            "engine_report": None
+            if self.engine_report is None
+            else [f.to_json() for f in self.engine_report],
         }
 
 
@@ -77,9 +84,10 @@ class ServiceStatus:
     endpoint: str | None
     model: str | None
     serving: bool | None  # /health answered 200 (None: not probed or no endpoint)
+    engine_report: tuple[report_mod.Figure, ...] = ()  # start-up figures beside the plan's
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "engine_report": [f.to_json() for f in self.engine_report]}
 
 
 def default_runtime(docker_host: str | None = None) -> Runtime:
@@ -123,6 +131,17 @@ class _Watch:
 
     def log_tail(self, lines: int) -> str:
         return self.runtime.logs(self.container_id, tail=lines)
+
+
+def engine_report(
+    runtime: Runtime, container_id: str, engine: str | None, planned: dict[str, float]
+) -> list[report_mod.Figure] | None:
+    """What the engine logged at start-up beside the plan's figures; None when ling_compose did
+    not plan this container (no planned figures) or the engine is unknown."""
+    if engine is None or not planned:
+        return None
+    log = runtime.logs(container_id, tail=report_mod.START_UP_LOG_LINES)
+    return report_mod.compare(engine, planned, report_mod.parse(engine, log))
 
 
 def resolve_spec(
@@ -230,6 +249,12 @@ def up(
                 engine=spec.engine,
                 progress=progress,
             )
+        result.engine_report = engine_report(
+            rt,
+            result.container_ids[primary.service],
+            spec.engine,
+            report_mod.planned_from_metadata(project.metadata),
+        )
         return result
     except KeyboardInterrupt:
         progress.line(f"interrupted: run `up` again to resume, or `down {spec.name}` to remove it")
@@ -328,9 +353,15 @@ def status(
             continue
         endpoint = c.labels.get(LC_ENDPOINT)
         serving: bool | None = None
+        figures: list[report_mod.Figure] | None = None
         if probe and endpoint and c.status == "running":
             path = c.labels.get(LC_HEALTH_PATH, "/health")
             serving = http.get(endpoint + path, timeout_s=2.0).status == 200
+        if c.status == "running":
+            planned = report_mod.planned_from_metadata(
+                {k.removeprefix(f"{LABEL_PREFIX}."): v for k, v in c.labels.items()}
+            )
+            figures = engine_report(rt, c.id, c.labels.get(LC_ENGINE), planned)
         out.append(
             ServiceStatus(
                 project=c.labels.get(COMPOSE_PROJECT, ""),
@@ -344,6 +375,7 @@ def status(
                 endpoint=endpoint,
                 model=c.labels.get(LC_MODEL),
                 serving=serving,
+                engine_report=tuple(figures or ()),
             )
         )
     return out

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ling_compose.errors import ConfigError
 from ling_compose.models.compose import (
+    LABEL_PREFIX,
     LC_ENDPOINT,
     LC_ENGINE,
     LC_HEALTH_PATH,
@@ -271,6 +272,10 @@ def project_spec(
             if served:
                 labels[LC_MODEL] = served
             labels[LC_HEALTH_PATH] = health_path
+            # The plan's start-up figures, so that `status` can compare without the file.
+            labels.update(
+                {f"{LABEL_PREFIX}.{k}": v for k, v in meta.items() if k.startswith("planned_")}
+            )
             api_key = _api_key(command, environment)
         containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
     volumes = {

@@ -30,7 +30,7 @@ profile_fields = st.fixed_dictionaries(
             optional={
                 "gpu": st.sampled_from(["h200", "rtx-4090", "x"]) | values,
                 "count": values,
-                "host_ram_gb": values,
+                "host_ram_gib": values,
             },
         ),
         "checkpoint": st.sampled_from(["ling-2.6-flash-fp8", "ling-2.6-flash-gguf-iq4nl", "nope"])
@@ -102,7 +102,7 @@ def test_malformed_profiles_files(doc, tmp_path_factory, capsys):
                     "--served-model-name",
                     "--api-key-env",
                     "--extra-arg",
-                    "--host-ram-gb",
+                    "--host-ram-gib",
                     "--image",
                 ]
             ),
