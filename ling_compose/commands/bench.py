@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from ling_compose.commands.stack_args import (
     add_stack_arguments,
     compiled_from_args,
+    make_profile_optional,
     overrides_from_args,
 )
 from ling_compose.commands.table import format_table
@@ -84,10 +85,7 @@ def register(sub: Sub) -> None:
         conflict_handler="resolve",
     )
     add_stack_arguments(parser)
-    for action in parser._actions:
-        if action.dest == "profile":
-            action.nargs = "?"  # PROFILE is optional with --url
-            action.default = None
+    make_profile_optional(parser)  # `bench --url URL` needs none
     parser.add_argument("--url", help="base URL of any endpoint, e.g. http://127.0.0.1:8000")
     parser.add_argument(
         "--model", help="served model name (default: the only one /v1/models lists)"
