@@ -8,17 +8,11 @@ Environment:
   STANDIN_WARMUP_SECONDS SGLang only: /health answers 503 this long after the port opens (default 1)
   STANDIN_CRASH_AFTER    exit 1 after this many seconds of loading, with an error log line
   STANDIN_NEVER_READY=1  stay in the loading phase forever
-  STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
   STANDIN_TTFT_SECONDS   pace of answers: time from a request's arrival to its first token (default 0)
   STANDIN_TOKEN_SECONDS  pace of answers: time between tokens (default 0)
   STANDIN_TOKENS_PER_CHUNK  tokens per streamed chunk, as speculative decoding (MTP) sends them
-                         (default 1)
-
-Answers are made of tokens (one word each, one token per word of the prompt for usage); token i
-is due at arrival + TTFT + i x token time, so delays do not add up. `max_tokens` caps an answer,
-and `ignore_eos: true` makes it exactly `max_tokens` long, as the real engines do. A stream
-ends with a usage chunk (`"choices": []`) when `stream_options.include_usage` is true, as vLLM,
-SGLang and llama-server send it.
+                         (default 1); see Pace
+  STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
 """
 
 from __future__ import annotations
@@ -480,7 +474,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Pace:
-    """How fast and how long an answer is: the STANDIN_* pace settings and the request's limits."""
+    """How fast and how long an answer is: the STANDIN_* pace settings and the request's limits.
+
+    Answers are made of tokens (one word each; usage counts one token per word of the prompt).
+    Token i is due at arrival + TTFT + i x token time, so delays do not add up. `max_tokens`
+    caps an answer and `ignore_eos: true` makes it exactly `max_tokens` long, as the real
+    engines do. A stream ends with a usage chunk (`"choices": []`) when
+    `stream_options.include_usage` is true, as vLLM, SGLang and llama-server send it.
+    """
 
     def __init__(
         self,
