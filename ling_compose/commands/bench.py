@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -56,6 +57,13 @@ def _seconds(high: float) -> Callable[[str], float]:
     return parse
 
 
+def _url(text: str) -> str:
+    parts = urllib.parse.urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL such as http://HOST:PORT")
+    return text
+
+
 MAX_CONCURRENCY = 1024
 
 
@@ -86,7 +94,9 @@ def register(sub: Sub) -> None:
     )
     add_stack_arguments(parser)
     make_profile_optional(parser)  # `bench --url URL` needs none
-    parser.add_argument("--url", help="base URL of any endpoint, e.g. http://127.0.0.1:8000")
+    parser.add_argument(
+        "--url", type=_url, help="base URL of any endpoint, e.g. http://127.0.0.1:8000"
+    )
     parser.add_argument(
         "--model", help="served model name (default: the only one /v1/models lists)"
     )

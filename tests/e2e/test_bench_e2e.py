@@ -183,9 +183,7 @@ def test_cli_bench_profile_finds_the_running_stack_and_its_ceiling(
         level = data["levels"][0]
         assert level["requests"] == {"sent": 2, "ok": 2, "failed": 0, "cut_off": 0}
         ceiling = data["single_stream"]["ceiling"]
-        spec = catalog.builtin_profiles()["h200-fp8"]
         plan = compile_stack(load_stack(profile, Overrides(), Path(profiles))).plan
-        assert spec.hardware.gpu == "h200"
         assert ceiling["tokens_per_s"] == round(plan.throughput.single_stream_tok_s, 2)
         assert ceiling["fraction"] == pytest.approx(
             data["single_stream"]["decode_tokens_per_s"] / ceiling["tokens_per_s"], rel=1e-3

@@ -251,6 +251,7 @@ def test_endpoint_not_serving_is_exit_4_with_a_hint(capsys):
     ("args", "said"),
     [
         ([], "bench needs a PROFILE (its running stack) or --url URL"),
+        (["--url", "127.0.0.1:8000"], "'127.0.0.1:8000' is not an http(s) URL"),
         (["--url", "http://x", "--concurrency", "0"], "argument --concurrency: 0 is outside"),
         (["--url", "http://x", "--concurrency", "1,x"], "'x' is not a whole number"),
         (["--url", "http://x", "--max-seconds", "nan"], "argument --max-seconds: nan is outside"),
