@@ -61,9 +61,10 @@ format: install ## apply ruff's formatting and fixes
 typecheck: install ## mypy --strict with the pydantic plugin
 	$(BIN)/mypy
 
-bench: install ## print render latency, and up's readiness/failure detection latency (needs the engine)
+bench: install ## print render latency, up's readiness/failure detection latency and a bench run against a stand-in (needs the engine)
 	$(BIN)/python bench/bench_render.py
 	$(BIN)/python bench/bench_up.py
+	$(BIN)/python bench/bench_serve.py
 
 e2e: install engine ## only the end-to-end tests against the real engine
 	$(BIN)/python -m pytest -m e2e tests/e2e

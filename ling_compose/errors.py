@@ -69,7 +69,7 @@ EXIT_CODES: dict[int, str] = {
     1: "invalid configuration, or a layout that cannot fit (nothing was written)",
     2: "command-line usage error",
     3: "Docker engine unreachable or an operation it refused",
-    4: "the stack did not become ready, or its smoke test failed",
+    4: "the stack did not become ready, its smoke test failed, or bench found it not serving",
     5: "no GPU detected",
     130: "interrupted (Ctrl-C)",
 }

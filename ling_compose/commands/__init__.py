@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from ling_compose.commands import (
+    bench,
     catalog_cmds,
     detect,
     doctor,
@@ -25,4 +26,5 @@ COMMAND_MODULES: list[ModuleType] = [
     detect,
     doctor,
     runtime,
+    bench,
 ]

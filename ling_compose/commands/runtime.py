@@ -10,7 +10,11 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.commands.stack_args import (
+    add_stack_arguments,
+    compiled_from_args,
+    make_profile_optional,
+)
 from ling_compose.commands.table import format_table
 from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import read_yaml_file
@@ -69,11 +73,7 @@ def _register_up(sub: Sub) -> None:
         "URL goes to stdout, progress to stderr.",
     )
     add_stack_arguments(parser)
-    for action in parser._actions:
-        if action.dest == "profile":
-            # PROFILE becomes optional so that `up -f FILE` needs none.
-            action.nargs = "?"
-            action.default = None
+    make_profile_optional(parser)  # `up -f FILE` needs none
     parser.add_argument(
         "-f",
         "--file",

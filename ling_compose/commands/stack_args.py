@@ -65,6 +65,14 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def make_profile_optional(parser: argparse.ArgumentParser) -> None:
+    """PROFILE may be left out (`up -f FILE`, `bench --url URL`); it is then None."""
+    for action in parser._actions:
+        if action.dest == "profile":
+            action.nargs = "?"
+            action.default = None
+
+
 def overrides_from_args(args: argparse.Namespace) -> Overrides:
     fields = set(Overrides.model_fields)
     return Overrides.model_validate({k: v for k, v in vars(args).items() if k in fields})

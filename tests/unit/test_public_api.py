@@ -77,10 +77,10 @@ def test_building_a_stack_from_typed_objects():
         "from ling_compose.cli import main; main(['render', 'h100-fp8'])",
     ],
 )
-def test_render_path_does_not_import_docker_or_requests(call):
+def test_render_path_does_not_import_docker_or_http_clients(call):
     code = (
         f"import sys, io, contextlib\nwith contextlib.redirect_stdout(io.StringIO()): {call}\n"
-        "print(sorted(m for m in ('docker', 'requests', 'jinja2') if m in sys.modules))"
+        "print(sorted(m for m in ('docker', 'requests', 'httpx', 'jinja2') if m in sys.modules))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], check=True, capture_output=True, text=True

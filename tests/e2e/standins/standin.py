@@ -8,6 +8,10 @@ Environment:
   STANDIN_WARMUP_SECONDS SGLang only: /health answers 503 this long after the port opens (default 1)
   STANDIN_CRASH_AFTER    exit 1 after this many seconds of loading, with an error log line
   STANDIN_NEVER_READY=1  stay in the loading phase forever
+  STANDIN_TTFT_SECONDS   pace of answers: time from a request's arrival to its first token (default 0)
+  STANDIN_TOKEN_SECONDS  pace of answers: time between tokens (default 0)
+  STANDIN_TOKENS_PER_CHUNK  tokens per streamed chunk, as speculative decoding (MTP) sends them
+                         (default 1); see Pace
   STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
   STANDIN_REPORT         JSON {figure: value} (keys of ling_compose.plan.ENGINE_FIGURES): the
                          cache the "engine" reports at start-up, printed in that engine's own
@@ -330,6 +334,9 @@ class Server:
 
         ThreadingHTTPServer.address_family = socket.AF_INET
         ThreadingHTTPServer.daemon_threads = True
+        # socketserver's default listen backlog is 5: a burst of bench connections beyond it
+        # waits a TCP retransmit (1 s) for its turn. Real servers listen with a deep backlog.
+        ThreadingHTTPServer.request_queue_size = 1024
         httpd = ThreadingHTTPServer((self.host, self.port), Handler)
         threading.Thread(target=httpd.serve_forever, daemon=True).start()
         return httpd
@@ -413,6 +420,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(404, "Not Found", "not_found_error")
 
     def do_POST(self) -> None:
+        arrived = time.monotonic()
         if self._loading():
             return
         s = self.owner
@@ -444,13 +452,20 @@ class _Handler(BaseHTTPRequestHandler):
         answering = (messages[-1] or {}).get("role") == "tool"
         call = _pick_call(tools, choice) if tools and choice != "none" and not answering else None
         rid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        pace = Pace.of_request(req, arrived)
         if req.get("stream"):
-            self._stream(rid, s.served, call, s.tool_parsing, answering)
+            self._stream(rid, s.served, call, s.tool_parsing, answering, pace)
         else:
-            self._json(200, _completion(rid, s.served, call, s.tool_parsing, answering))
+            self._json(200, _completion(rid, s.served, call, s.tool_parsing, answering, pace))
 
     def _stream(
-        self, rid: str, model: str, call: dict[str, Any] | None, parse: bool, answering: bool
+        self,
+        rid: str,
+        model: str,
+        call: dict[str, Any] | None,
+        parse: bool,
+        answering: bool,
+        pace: Pace,
     ) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
@@ -459,43 +474,159 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.close_connection = True
 
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
-            body = {
-                "id": rid,
-                "object": "chat.completion.chunk",
-                "created": int(time.time()),
-                "model": model,
-                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
-            }
+        def send(body: dict[str, Any]) -> None:
             self.wfile.write(b"data: " + json.dumps(body).encode() + b"\n\n")
             self.wfile.flush()
 
-        chunk({"role": "assistant", "content": ""})
-        if call is not None and parse:
-            args = json.dumps(call["arguments"])
-            chunk(
+        def chunk(delta: dict[str, Any], finish: str | None = None) -> None:
+            send(
                 {
-                    "tool_calls": [
-                        {
-                            "index": 0,
-                            "id": "call_" + uuid.uuid4().hex[:12],
-                            "type": "function",
-                            "function": {"name": call["name"], "arguments": ""},
-                        }
-                    ]
+                    "id": rid,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
                 }
             )
+
+        # (delta, tokens it carries): a tool-call delta counts as one token, whatever its size.
+        deltas: list[tuple[dict[str, Any], int]]
+        if call is not None and parse:
+            # The call's header (id, name), then its arguments in two pieces.
+            args = json.dumps(call["arguments"])
             half = len(args) // 2
-            for piece in (args[:half], args[half:]):
-                chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
-            chunk({}, "tool_calls")
+            header = {
+                "index": 0,
+                "id": "call_" + uuid.uuid4().hex[:12],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": ""},
+            }
+            deltas = [({"tool_calls": [header]}, 1)]
+            deltas += [
+                ({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}, 1)
+                for piece in (args[:half], args[half:])
+            ]
+            finish = "tool_calls"
         else:
-            text = _text(call, answering)
-            for i in range(0, len(text), 8):
-                chunk({"content": text[i : i + 8]})
-            chunk({}, "stop")
+            tokens = pace.tokens(_text(call, answering))
+            # The first token comes alone (from the prefill), later chunks carry `per_chunk`.
+            groups = [tokens[:1]] + [
+                tokens[i : i + pace.per_chunk] for i in range(1, len(tokens), pace.per_chunk)
+            ]
+            deltas = [({"content": "".join(g)}, len(g)) for g in groups if g]
+            finish = (
+                "stop" if pace.max_tokens is None or len(tokens) < pace.max_tokens else "length"
+            )
+        # vLLM's first chunk carries the role and comes with the first token (serving.py,
+        # `first_iteration`); a chunk goes out when its last token is due.
+        pace.wait_for(0)
+        chunk({"role": "assistant", "content": ""})
+        emitted = 0
+        for delta, size in deltas:
+            pace.wait_for(emitted + size - 1)
+            chunk(delta)
+            emitted += size
+        chunk({}, finish)
+        if pace.include_usage:
+            send(
+                {
+                    "id": rid,
+                    "object": "chat.completion.chunk",
+                    "created": int(time.time()),
+                    "model": model,
+                    "choices": [],
+                    "usage": pace.usage(emitted),
+                }
+            )
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+
+
+class Pace:
+    """How fast and how long an answer is: the STANDIN_* pace settings and the request's limits.
+
+    Answers are made of tokens (one word each; usage counts one token per word of the prompt).
+    Token i is due at arrival + TTFT + i x token time, so delays do not add up. `max_tokens`
+    caps an answer and `ignore_eos: true` makes it exactly `max_tokens` long, as the real
+    engines do. A stream ends with a usage chunk (`"choices": []`) when
+    `stream_options.include_usage` is true, as vLLM, SGLang and llama-server send it.
+    """
+
+    def __init__(
+        self,
+        arrived: float,
+        ttft_s: float,
+        token_s: float,
+        per_chunk: int,
+        max_tokens: int | None,
+        ignore_eos: bool,
+        include_usage: bool,
+        prompt_tokens: int,
+    ) -> None:
+        self.arrived = arrived
+        self.ttft_s = ttft_s
+        self.token_s = token_s
+        self.per_chunk = max(1, per_chunk)
+        self.max_tokens = max_tokens
+        self.ignore_eos = ignore_eos
+        self.include_usage = include_usage
+        self.prompt_tokens = prompt_tokens
+
+    @classmethod
+    def of_request(cls, req: dict[str, Any], arrived: float) -> Pace:
+        limit = req.get("max_completion_tokens") or req.get("max_tokens")
+        options = req.get("stream_options") or {}
+        prompt = 0
+        for message in req.get("messages") or []:
+            content = (message or {}).get("content")
+            if isinstance(content, str):
+                prompt += len(content.split())
+        return cls(
+            arrived,
+            float(os.environ.get("STANDIN_TTFT_SECONDS", "0")),
+            float(os.environ.get("STANDIN_TOKEN_SECONDS", "0")),
+            int(os.environ.get("STANDIN_TOKENS_PER_CHUNK", "1")),
+            int(limit) if limit else None,
+            bool(req.get("ignore_eos")),
+            bool(options.get("include_usage")) if isinstance(options, dict) else False,
+            prompt,
+        )
+
+    def tokens(self, text: str) -> list[str]:
+        """The answer as tokens: the text's words, cut at max_tokens, or repeated up to it with
+        ignore_eos."""
+        words = _words(text)
+        if self.max_tokens is None:
+            return words
+        if self.ignore_eos:
+            return [words[i % len(words)] for i in range(self.max_tokens)]
+        return words[: self.max_tokens]
+
+    def wait_for(self, token_index: int) -> None:
+        """Sleep until token `token_index` (0 = the first) is due."""
+        due = self.arrived + self.ttft_s + token_index * self.token_s
+        delay = due - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+
+    def usage(self, completion_tokens: int) -> dict[str, int]:
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": self.prompt_tokens + completion_tokens,
+        }
+
+
+def _words(text: str) -> list[str]:
+    """Split into words that keep their leading space, so that joining them gives the text."""
+    out: list[str] = []
+    for i, piece in enumerate(text.split(" ")):
+        if i == 0:
+            if piece:
+                out.append(piece)
+        else:
+            out.append(" " + piece)
+    return out
 
 
 def _pick_call(tools: list[dict[str, Any]], choice: Any) -> dict[str, Any] | None:
@@ -529,7 +660,12 @@ def _text(call: dict[str, Any] | None, answering: bool = False) -> str:
 
 
 def _completion(
-    rid: str, model: str, call: dict[str, Any] | None, parse: bool, answering: bool
+    rid: str,
+    model: str,
+    call: dict[str, Any] | None,
+    parse: bool,
+    answering: bool,
+    pace: Pace,
 ) -> dict[str, Any]:
     if call is not None and parse:
         message: dict[str, Any] = {
@@ -544,16 +680,20 @@ def _completion(
             ],
         }
         finish = "tool_calls"
+        tokens = 3  # as streamed: the call's header and its arguments in two pieces
     else:
-        message = {"role": "assistant", "content": _text(call, answering), "tool_calls": []}
-        finish = "stop"
+        words = pace.tokens(_text(call, answering))
+        message = {"role": "assistant", "content": "".join(words), "tool_calls": []}
+        finish = "stop" if pace.max_tokens is None or len(words) < pace.max_tokens else "length"
+        tokens = len(words)
+    pace.wait_for(tokens - 1)  # the whole answer, at the configured pace
     return {
         "id": rid,
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
-        "usage": {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21},
+        "usage": pace.usage(tokens),
     }
 
 

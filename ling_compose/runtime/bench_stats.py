@@ -1,0 +1,342 @@
+"""Bench figures (pure): one request's timings from its streamed chunks, percentiles, per-level
+summaries and the single-stream decode speed against the plan's bandwidth ceiling.
+
+Definitions (docs/performance.md explains how to read them):
+- TTFT: request sent → first chunk that carries output (text, reasoning or a tool-call delta);
+  the role-only opening chunk some engines send does not count.
+- ITL (inter-token latency): the gaps between consecutive output chunks. With speculative
+  decoding (MTP) one chunk can carry several tokens, so ITL is per chunk, not per token.
+- TPOT (time per output token): (last output chunk - first output chunk) / (output tokens - 1)
+  per request, with the token count from the server's `usage` where it sends one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ling_compose.plan import Plan
+
+ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text"]
+
+
+@dataclass
+class RequestResult:
+    """What one request did; times in seconds from the moment it was sent."""
+
+    ok: bool
+    streamed: bool = True
+    error: str = ""
+    e2e_s: float = 0.0
+    ttft_s: float | None = None
+    last_output_s: float | None = None
+    itl_s: list[float] = field(default_factory=list)
+    output_chunks: int = 0
+    usage_completion_tokens: int | None = None
+    usage_prompt_tokens: int | None = None
+    tool_outcome: ToolOutcome | None = None  # tools workload only
+    cut_off: bool = False  # stopped by --max-seconds: neither a failure nor a measurement
+
+    @property
+    def output_tokens(self) -> int:
+        """The server's count where it gave one, else one token per output chunk."""
+        if self.usage_completion_tokens is not None:
+            return self.usage_completion_tokens
+        return self.output_chunks
+
+    @property
+    def tpot_s(self) -> float | None:
+        tokens = self.output_tokens
+        if self.ttft_s is None or self.last_output_s is None or tokens < 2:
+            return None
+        return (self.last_output_s - self.ttft_s) / (tokens - 1)
+
+
+def classify_tool_calls(calls: Sequence[Mapping[str, Any]], content: str) -> ToolOutcome:
+    """How an answer to a request with tools came back: structured `tool_calls` whose arguments
+    all parse as JSON objects, structured ones with broken arguments, a tool call written as
+    text (the server's tool-call parser did not run or did not match), or a plain text answer."""
+    if calls:
+        for call in calls:
+            fn = call.get("function") or {}
+            try:
+                args = json.loads(fn.get("arguments") or "")
+            except (TypeError, ValueError):
+                return "bad_arguments"
+            if not isinstance(args, dict):
+                return "bad_arguments"
+        return "structured"
+    # The model writes its calls as Hermes-style <tool_call> JSON (shared/facts/backends.md).
+    if "<tool_call>" in content or ('"name"' in content and '"arguments"' in content):
+        return "text_call"
+    return "text"
+
+
+class StreamTally:
+    """Builds a RequestResult from the events of one streamed chat completion as they arrive.
+
+    `feed` takes the moment each `data:` event arrived (seconds since the request was sent)."""
+
+    def __init__(self, *, tools: bool = False) -> None:
+        self.result = RequestResult(ok=False)
+        self._tools = tools
+        self._last: float | None = None
+        self._content = ""
+        self._calls: dict[int, dict[str, Any]] = {}
+
+    def feed(self, at_s: float, event: Mapping[str, Any]) -> None:
+        usage = event.get("usage")
+        if isinstance(usage, dict):
+            # vLLM with continuous usage stats repeats it on every chunk: the last one counts.
+            if isinstance(usage.get("completion_tokens"), int):
+                self.result.usage_completion_tokens = usage["completion_tokens"]
+            if isinstance(usage.get("prompt_tokens"), int):
+                self.result.usage_prompt_tokens = usage["prompt_tokens"]
+        carried = False
+        for choice in event.get("choices") or []:
+            delta = (choice or {}).get("delta") or {}
+            text = delta.get("content") or ""
+            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
+            parts = delta.get("tool_calls") or []
+            carried = carried or bool(text or reasoning or parts)
+            self._content += text
+            for part in parts:
+                slot = self._calls.setdefault(
+                    int(part.get("index", 0)), {"function": {"name": "", "arguments": ""}}
+                )
+                fn = part.get("function") or {}
+                slot["function"]["name"] += fn.get("name") or ""
+                slot["function"]["arguments"] += fn.get("arguments") or ""
+        if not carried:
+            return
+        r = self.result
+        r.output_chunks += 1
+        if r.ttft_s is None:
+            r.ttft_s = at_s
+        elif self._last is not None:
+            r.itl_s.append(at_s - self._last)
+        self._last = at_s
+        r.last_output_s = at_s
+
+    def finish(self, at_s: float, done: bool) -> RequestResult:
+        """The result once the stream ended at `at_s`; `done`: it ended with `data: [DONE]`."""
+        r = self.result
+        r.e2e_s = at_s
+        if self._tools:
+            r.tool_outcome = classify_tool_calls(list(self._calls.values()), self._content)
+        if not done:
+            r.error = "the stream ended without data: [DONE]"
+        elif r.output_chunks == 0:
+            r.error = "the stream carried no output"
+        else:
+            r.ok = True
+        return r
+
+
+def percentile(values: Sequence[float], p: float) -> float:
+    """The p-th percentile (0-100), interpolating linearly between the two nearest ranks: NumPy's
+    default method, and statistics.quantiles(method="inclusive")."""
+    if not values:
+        raise ValueError("percentile of no values")
+    ordered = sorted(values)
+    rank = (len(ordered) - 1) * p / 100.0
+    low = math.floor(rank)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """p50/p90/p99 and mean of one figure over a level's requests (or chunk gaps)."""
+
+    p50: float
+    p90: float
+    p99: float
+    mean: float
+    n: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread | None:
+        if not values:
+            return None
+        return cls(
+            p50=percentile(values, 50),
+            p90=percentile(values, 90),
+            p99=percentile(values, 99),
+            mean=sum(values) / len(values),
+            n=len(values),
+        )
+
+    def to_json(self, scale: float = 1.0) -> dict[str, float | int]:
+        return {
+            "p50": round(self.p50 * scale, 3),
+            "p90": round(self.p90 * scale, 3),
+            "p99": round(self.p99 * scale, 3),
+            "mean": round(self.mean * scale, 3),
+            "n": self.n,
+        }
+
+
+@dataclass(frozen=True)
+class ToolTally:
+    """Of the requests with tools, how many came back as structured calls with JSON arguments."""
+
+    streamed_structured: int
+    streamed_total: int
+    plain_structured: int
+    plain_total: int
+    outcomes: dict[str, int]  # every outcome seen, counted
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "streamed": {"structured": self.streamed_structured, "of": self.streamed_total},
+            "not_streamed": {"structured": self.plain_structured, "of": self.plain_total},
+            "outcomes": dict(self.outcomes),
+        }
+
+
+@dataclass(frozen=True)
+class LevelSummary:
+    concurrency: int
+    sent: int
+    ok: int
+    failed: int
+    cut_off: int
+    errors: dict[str, int]  # error text → how many requests had it
+    wall_s: float
+    ttft_s: Spread | None
+    itl_s: Spread | None
+    tpot_s: Spread | None
+    e2e_s: Spread | None
+    output_tokens: int
+    output_tok_s: float
+    requests_per_s: float
+    prompt_tokens: Spread | None  # as the server counted them (usage.prompt_tokens)
+    usage_counted: int  # successful requests whose output tokens came from the server's usage
+    tools: ToolTally | None
+
+    def to_json(self) -> dict[str, Any]:
+        def ms(s: Spread | None) -> dict[str, float | int] | None:
+            return s.to_json(1000.0) if s else None
+
+        return {
+            "concurrency": self.concurrency,
+            "requests": {
+                "sent": self.sent,
+                "ok": self.ok,
+                "failed": self.failed,
+                "cut_off": self.cut_off,
+            },
+            "errors": dict(self.errors),
+            "wall_s": round(self.wall_s, 3),
+            "ttft_ms": ms(self.ttft_s),
+            "itl_ms": ms(self.itl_s),
+            "tpot_ms": ms(self.tpot_s),
+            "e2e_s": self.e2e_s.to_json() if self.e2e_s else None,
+            "output_tokens": self.output_tokens,
+            "output_tokens_per_s": round(self.output_tok_s, 2),
+            "requests_per_s": round(self.requests_per_s, 3),
+            "prompt_tokens": self.prompt_tokens.to_json() if self.prompt_tokens else None,
+            "output_tokens_from_usage": self.usage_counted,
+            "tools": self.tools.to_json() if self.tools else None,
+        }
+
+
+def summarise(concurrency: int, results: Sequence[RequestResult], wall_s: float) -> LevelSummary:
+    """One concurrency level's figures. Throughputs divide by the level's wall time (first
+    request sent → last one finished); cut-off requests count in neither."""
+    done = [r for r in results if not r.cut_off]
+    ok = [r for r in done if r.ok]
+    errors: dict[str, int] = {}
+    for r in done:
+        if not r.ok:
+            errors[r.error] = errors.get(r.error, 0) + 1
+    tokens = sum(r.output_tokens for r in ok)
+    tools = None
+    if any(r.tool_outcome is not None for r in done):
+        outcomes: dict[str, int] = {}
+        for r in ok:
+            if r.tool_outcome is not None:
+                outcomes[r.tool_outcome] = outcomes.get(r.tool_outcome, 0) + 1
+        tools = ToolTally(
+            streamed_structured=sum(1 for r in ok if r.streamed and r.tool_outcome == "structured"),
+            streamed_total=sum(1 for r in done if r.streamed),
+            plain_structured=sum(
+                1 for r in ok if not r.streamed and r.tool_outcome == "structured"
+            ),
+            plain_total=sum(1 for r in done if not r.streamed),
+            outcomes=outcomes,
+        )
+    return LevelSummary(
+        concurrency=concurrency,
+        sent=len(results),
+        ok=len(ok),
+        failed=len(done) - len(ok),
+        cut_off=len(results) - len(done),
+        errors=errors,
+        wall_s=wall_s,
+        ttft_s=Spread.of([r.ttft_s for r in ok if r.streamed and r.ttft_s is not None]),
+        itl_s=Spread.of([gap for r in ok for gap in r.itl_s]),
+        tpot_s=Spread.of([t for r in ok if (t := r.tpot_s) is not None]),
+        e2e_s=Spread.of([r.e2e_s for r in ok]),
+        output_tokens=tokens,
+        output_tok_s=tokens / wall_s if wall_s > 0 else 0.0,
+        requests_per_s=len(ok) / wall_s if wall_s > 0 else 0.0,
+        prompt_tokens=Spread.of(
+            [float(r.usage_prompt_tokens) for r in ok if r.usage_prompt_tokens is not None]
+        ),
+        usage_counted=sum(1 for r in ok if r.usage_completion_tokens is not None),
+        tools=tools,
+    )
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """The plan's single-stream decode ceiling: what the memory bandwidth allows at batch 1."""
+
+    profile: str
+    tok_s: float
+    bound_by: str
+
+
+def ceiling_of(plan: Plan) -> Ceiling:
+    """The one place that reads the plan's throughput fields (they may gain more ceilings)."""
+    return Ceiling(
+        profile=plan.stack,
+        tok_s=plan.throughput.single_stream_tok_s,
+        bound_by=plan.throughput.bound_by,
+    )
+
+
+@dataclass(frozen=True)
+class SingleStream:
+    """Decode speed of one stream (1 / median TPOT at concurrency 1) against the ceiling."""
+
+    decode_tok_s: float
+    ceiling: Ceiling | None
+
+    @property
+    def fraction(self) -> float | None:
+        return self.decode_tok_s / self.ceiling.tok_s if self.ceiling else None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"decode_tokens_per_s": round(self.decode_tok_s, 2)}
+        if self.ceiling is not None and self.fraction is not None:
+            out["ceiling"] = {
+                "profile": self.ceiling.profile,
+                "tokens_per_s": round(self.ceiling.tok_s, 2),
+                "bound_by": self.ceiling.bound_by,
+                "fraction": round(self.fraction, 4),
+            }
+        return out
+
+
+def single_stream(levels: Sequence[LevelSummary], ceiling: Ceiling | None) -> SingleStream | None:
+    """From the concurrency-1 level, when there is one with a TPOT figure."""
+    for level in levels:
+        if level.concurrency == 1 and level.tpot_s is not None and level.tpot_s.p50 > 0:
+            return SingleStream(decode_tok_s=1.0 / level.tpot_s.p50, ceiling=ceiling)
+    return None
