@@ -363,6 +363,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         tools = req.get("tools") or []
         choice = req.get("tool_choice", "auto" if tools else "none")
+        forced = req.get("tool_choice", "auto") != "auto"
+        if s.backend == "llamacpp" and not s.tool_parsing and (tools or forced):
+            # llama-server b11434 without --jinja refuses tools (tools/server/server-common.cpp,
+            # a std::runtime_error, hence 500 server_error).
+            field = "tools" if tools else "tool_choice"
+            self._error(500, f"{field} param requires --jinja flag", "server_error")
+            return
         if s.backend == "vllm" and tools and choice == "auto" and not s.auto_tools:
             self._error(
                 400,
@@ -375,10 +382,15 @@ class _Handler(BaseHTTPRequestHandler):
         answering = (messages[-1] or {}).get("role") == "tool"
         call = _pick_call(tools, choice) if tools and choice != "none" and not answering else None
         rid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        # vLLM and SGLang force "required" (and a named tool) with a JSON schema and parse that
+        # output themselves, whatever --tool-call-parser says (vLLM docs "Required Function
+        # Calling"; SGLang function_call/json_array_parser.py); llama.cpp always parses with
+        # its template's parser.
+        parse = s.tool_parsing or (s.backend != "llamacpp" and choice != "auto")
         if req.get("stream"):
-            self._stream(rid, s.served, call, s.tool_parsing, answering)
+            self._stream(rid, s.served, call, parse, answering)
         else:
-            self._json(200, _completion(rid, s.served, call, s.tool_parsing, answering))
+            self._json(200, _completion(rid, s.served, call, parse, answering))
 
     def _stream(
         self, rid: str, model: str, call: dict[str, Any] | None, parse: bool, answering: bool
