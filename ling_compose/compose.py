@@ -130,7 +130,7 @@ def compile_stack(stack: Stack) -> Compiled:
                 host_ip=serving.bind, host_port=host_port, container_port=spec.container_port
             )
         ],
-        volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET)],
+        volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET), *spec.mounts],
         # NCCL between tensor-parallel ranks needs far more than Docker's 64 MB /dev/shm.
         ipc="host" if multi_gpu else None,
         shm_size=None if multi_gpu else "8gb",

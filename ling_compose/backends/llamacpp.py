@@ -8,10 +8,12 @@ the fork's own option table is not verified here.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from ling_compose.backends.base import ServerSpec, api_key_ref
 from ling_compose.errors import ConfigError
 from ling_compose.models.backend import LlamaCppOptions
-from ling_compose.models.compose import Build
+from ling_compose.models.compose import Build, VolumeMount
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, Stack
 from ling_compose.plan import Plan
 
@@ -19,6 +21,7 @@ PINNED_VERSION = (
     "b11434"  # upstream tag whose option catalogue the fork's flags are checked against
 )
 PORT = 8080
+MODEL_DIR = "/models"  # where a local --model-file is mounted in the container
 UPSTREAM_IMAGES = ("ghcr.io/ggml-org/llama.cpp", "ghcr.io/ggerganov/llama.cpp")
 
 
@@ -33,19 +36,25 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     backend = stack.backend
     assert isinstance(backend, LlamaCppOptions)
     serving, ckpt = stack.serving, stack.checkpoint
-    if backend.image and backend.image.startswith(UPSTREAM_IMAGES):
+    upstream = bool(backend.image and backend.image.startswith(UPSTREAM_IMAGES))
+    if upstream and backend.model_file is None:
         raise ConfigError(
             f"{backend.image} cannot load Ling-2.6-flash: upstream llama.cpp has no bailing_hybrid "
             "support (ggml-org/llama.cpp issue 22641)",
-            hint="leave --image unset to build the fork, or pass an image you built from it",
+            hint="leave --image unset to build the fork, pass an image you built from it, or "
+            "serve a local GGUF that upstream loads with --model-file",
         )
     assert ckpt.gguf_file is not None
     slots = serving.concurrency
+    mounts: list[VolumeMount] = []
+    if backend.model_file is not None:
+        target = MODEL_DIR + "/" + PurePosixPath(backend.model_file).name
+        mounts.append(VolumeMount(source=backend.model_file, target=target, read_only=True))
+        model_args = ["--model", target]
+    else:
+        model_args = ["--hf-repo", ckpt.hf_repo, "--hf-file", ckpt.gguf_file]
     args = [
-        "--hf-repo",
-        ckpt.hf_repo,
-        "--hf-file",
-        ckpt.gguf_file,
+        *model_args,
         "--alias",
         serving.served_model_name,
         "--host",
@@ -90,11 +99,22 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
                 "CUDA_DOCKER_ARCH": _cuda_arch(stack, backend),
             },
         )
-    notes = [
-        "Built from the llama.cpp fork " + f"{backend.fork_git_url}@{backend.fork_ref}: the stock",
-        "ghcr.io/ggml-org/llama.cpp:server-cuda image cannot load this architecture. The fork is",
-        "shown working on Apple Metal; its CUDA path is unverified upstream.",
-    ]
+    if build is not None:
+        notes = [
+            "Built from the llama.cpp fork "
+            + f"{backend.fork_git_url}@{backend.fork_ref}: the stock",
+            "ghcr.io/ggml-org/llama.cpp:server-cuda image cannot load this architecture. The fork is",
+            "shown working on Apple Metal; its CUDA path is unverified upstream.",
+        ]
+    else:
+        notes = [f"Image {image} (--image): ling_compose neither builds nor checks it."]
+    if backend.model_file is not None:
+        notes += [
+            f"Model: the local file {backend.model_file}, mounted read-only at {mounts[0].target}.",
+            "This stack serves THAT FILE, not Ling-2.6-flash: the layout and memory lines above are",
+            "Ling-2.6-flash's plan and say nothing about it."
+            + (" Upstream llama.cpp cannot load Ling-2.6-flash." if upstream else ""),
+        ]
     return ServerSpec(
         engine="llamacpp",
         version=backend.version or PINNED_VERSION,
@@ -106,4 +126,5 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         environment=env,
         build=build,
         notes=notes,
+        mounts=mounts,
     )
