@@ -215,8 +215,13 @@ def ensure_image(client: docker.DockerClient | None = None) -> str:
 
 
 if __name__ == "__main__":
+    # `make real-engine`: where no engine or no toolchain is, say so and let the tests skip
+    # (locally) or fail (CI=true), as they do for the stand-ins.
     try:
+        started = time.monotonic()
         print(ensure_image())
+        _say(f"done in {time.monotonic() - started:.0f} s")
     except BuildUnavailable as err:
         _say(f"cannot build: {err}")
-        sys.exit(0)
+    except docker.errors.DockerException as err:
+        _say(f"no Docker engine reachable ({err}); the e2e tests will skip")
