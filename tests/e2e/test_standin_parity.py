@@ -193,18 +193,31 @@ def _differences(real: dict[str, Any], standin: dict[str, Any]) -> list[str]:
     return out
 
 
-def test_standin_and_real_llama_server_answer_the_same_probes(
-    images: dict[str, str],
-    real_llamacpp_image: str,
+@pytest.fixture
+def engines(images: dict[str, str], real_llamacpp_image: str) -> dict[str, str]:
+    """The two images under comparison, the real one first."""
+    return {"real": real_llamacpp_image, "stand-in": images["llamacpp"]}
+
+
+def _start(
+    engine: str,
+    engines: dict[str, str],
     tiny_model: Path,
     runtime: DockerRuntime,
     started: list[ComposeProject],
+    *,
+    jinja: bool,
+) -> str:
+    proj = _project(engines[engine], tiny_model, jinja=jinja, standin=engine == "stand-in")
+    return _run(proj, runtime, started)
+
+
+def test_standin_and_real_llama_server_answer_the_same_probes(
+    engines: dict[str, str], tiny_model: Path, runtime: DockerRuntime, started: list[ComposeProject]
 ) -> None:
-    real = probe(
-        _run(_project(real_llamacpp_image, tiny_model, jinja=True, standin=False), runtime, started)
-    )
-    fake = probe(
-        _run(_project(images["llamacpp"], tiny_model, jinja=True, standin=True), runtime, started)
+    real, fake = (
+        probe(_start(engine, engines, tiny_model, runtime, started, jinja=True))
+        for engine in engines
     )
     # The facts the docs state, seen on the real engine (so the comparison compares something).
     loading = {"error": {"code": 503, "message": "Loading model", "type": "unavailable_error"}}
@@ -217,15 +230,11 @@ def test_standin_and_real_llama_server_answer_the_same_probes(
 
 
 def test_tools_without_jinja_are_refused_alike(
-    images: dict[str, str],
-    real_llamacpp_image: str,
-    tiny_model: Path,
-    runtime: DockerRuntime,
-    started: list[ComposeProject],
+    engines: dict[str, str], tiny_model: Path, runtime: DockerRuntime, started: list[ComposeProject]
 ) -> None:
     answers = []
-    for image, standin in ((real_llamacpp_image, False), (images["llamacpp"], True)):
-        url = _run(_project(image, tiny_model, jinja=False, standin=standin), runtime, started)
+    for engine in engines:
+        url = _start(engine, engines, tiny_model, runtime, started, jinja=False)
         _readiness(url)
         payload = {"messages": [{"role": "user", "content": "Weather?"}], "tools": [WEATHER_TOOL]}
         answers.append(_error(_chat(url, payload), exact=True))
