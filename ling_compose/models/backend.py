@@ -66,8 +66,8 @@ class LlamaCppOptions(_BackendBase):
     model_file: str | None = Field(
         default=None,
         description="A local GGUF file to serve instead of downloading the checkpoint (mounted "
-        "read-only). The stack then serves that file, not Ling-2.6-flash; with it, an upstream "
-        "llama.cpp image is allowed",
+        "read-only; a relative path is taken from the current directory). The stack then serves "
+        "that file, not Ling-2.6-flash; with it, an upstream llama.cpp image is allowed",
     )
 
 
