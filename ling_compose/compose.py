@@ -168,7 +168,7 @@ def compile_stack(stack: Stack) -> Compiled:
         # HF_TOKEN for gated/rate-limited downloads: every engine reads it, never a value here.
         environment={"HF_TOKEN": "${HF_TOKEN:-}", **spec.environment},
         ports=[port],
-        volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET)],
+        volumes=[VolumeMount(source=CACHE_VOLUME, target=CACHE_TARGET), *spec.mounts],
         # NCCL between tensor-parallel ranks needs far more than Docker's 64 MB /dev/shm.
         ipc="host" if multi_gpu else None,
         shm_size=None if multi_gpu else "8gb",

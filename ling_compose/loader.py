@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ling_compose import catalog, recipe
 from ling_compose.errors import ConfigError, cli_command
-from ling_compose.models.backend import Engine
+from ling_compose.models.backend import Engine, LlamaCppOptions
 from ling_compose.models.hardware import Hardware
 from ling_compose.models.stack import Origin, ProfilesFile, ProfileSpec, Stack
 
@@ -39,6 +39,7 @@ class Overrides(BaseModel):
     served_model_name: str | None = None
     api_key_env: str | None = None
     tool_calling: bool | None = None
+    model_file: str | None = None
     extra_args: list[str] = Field(default_factory=list)
 
 
@@ -112,6 +113,15 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     backend = _given(
         tensor_parallel=ov.tensor_parallel, pipeline_parallel=ov.pipeline_parallel, image=ov.image
     )
+    if ov.model_file is not None:
+        engine = ov.engine or spec.backend.engine
+        if engine != "llamacpp":
+            raise ConfigError(
+                f"override: --model-file serves a local GGUF file, which only llama.cpp loads; "
+                f"this stack uses {engine}",
+                hint="add --backend llamacpp (e.g. with a GGUF checkpoint profile such as 4090-int4)",
+            )
+        backend["model_file"] = ov.model_file
     hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gib=ov.host_ram_gib)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
@@ -135,6 +145,32 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         raise ConfigError(
             _validation_message(err, "override"), hint=f"see `{cli_command()} render --help`"
         ) from err
+
+
+GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (gguf-py constants.GGUF_MAGIC)
+
+
+def check_model_file(path_text: str, where: str) -> str:
+    """The absolute path of a local GGUF model file; ConfigError when it is not one."""
+    path = Path(path_text).expanduser().resolve()
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(4)
+    except IsADirectoryError:
+        raise ConfigError(
+            f"{where}: {path} is a directory", hint="pass the .gguf file itself"
+        ) from None
+    except OSError as err:
+        raise ConfigError(
+            f"{where}: cannot read {path}: {err.strerror}", hint="check the path"
+        ) from err
+    if magic != GGUF_MAGIC:
+        raise ConfigError(
+            f"{where}: {path} is not a GGUF file (it does not start with {GGUF_MAGIC!r})",
+            hint="llama.cpp loads GGUF files only; convert the model with llama.cpp's "
+            "convert_hf_to_gguf.py",
+        )
+    return str(path)
 
 
 def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack:
@@ -167,6 +203,14 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
             "endpoint to the network",
             hint="add --api-key-env NAME (an environment variable holding the key), or bind 127.0.0.1",
         )
+    backend = spec.backend
+    if isinstance(backend, LlamaCppOptions) and backend.model_file is not None:
+        # A path given relative to where ling_compose runs; the compose file gets it absolute.
+        backend = backend.model_copy(
+            update={
+                "model_file": check_model_file(backend.model_file, f"{name}: backend.model_file")
+            }
+        )
     hw = spec.hardware
     return Stack(
         name=name,
@@ -178,7 +222,7 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
             host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
         ),
         checkpoint=ckpts[spec.checkpoint],
-        backend=spec.backend,
+        backend=backend,
         serving=serving,
         guide_note=spec.guide_note,
         guide_claim=spec.guide_claim,

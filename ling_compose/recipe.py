@@ -31,6 +31,7 @@ OVERRIDE_FLAGS: dict[str, str] = {
     "bind": "--bind",
     "served_model_name": "--served-model-name",
     "api_key_env": "--api-key-env",
+    "model_file": "--model-file",
 }
 
 

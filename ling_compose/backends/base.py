@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from ling_compose.models.compose import Build
+from ling_compose.models.compose import Build, VolumeMount
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 
 TOOL_CALL_FORMAT = "hermes_json"  # the model emits JSON inside <tool_call>...</tool_call>
@@ -38,6 +38,7 @@ class ServerSpec:
     environment: dict[str, str] = field(default_factory=dict)  # engine-specific; HF_TOKEN is shared
     build: Build | None = None
     notes: list[str] = field(default_factory=list)  # header lines specific to this engine
+    mounts: list[VolumeMount] = field(default_factory=list)  # besides the shared cache volume
 
 
 def api_key_ref(env_name: str) -> str:

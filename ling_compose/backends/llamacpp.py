@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import re
 import textwrap
+from pathlib import PurePosixPath
 
 from ling_compose.backends.base import ServerSpec, api_key_ref
 from ling_compose.errors import ConfigError
 from ling_compose.hardware.cuda import min_driver_for_cuda
 from ling_compose.models.backend import LlamaCppOptions
-from ling_compose.models.compose import Build
+from ling_compose.models.compose import Build, VolumeMount
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, Stack
 from ling_compose.plan import Plan
 
 PINNED_VERSION = "b11434"  # upstream release whose catalogue checks upstream llama.cpp images
 PORT = 8080
+MODEL_DIR = "/models"  # where a local --model-file is mounted in the container
 UPSTREAM_IMAGES = ("ghcr.io/ggml-org/llama.cpp", "ghcr.io/ggerganov/llama.cpp")
 
 # The fork. Its branch LJ-Ling-2.6-flash-r2 moves; a commit builds the same code every time.
@@ -98,19 +100,25 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     backend = stack.backend
     assert isinstance(backend, LlamaCppOptions)
     serving, ckpt = stack.serving, stack.checkpoint
-    if backend.image and backend.image.startswith(UPSTREAM_IMAGES):
+    upstream = bool(backend.image and backend.image.startswith(UPSTREAM_IMAGES))
+    if upstream and backend.model_file is None:
         raise ConfigError(
             f"{backend.image} cannot load Ling-2.6-flash: upstream llama.cpp has no bailing_hybrid "
             "support (ggml-org/llama.cpp issue 22641)",
-            hint="leave --image unset to build the fork, or pass an image you built from it",
+            hint="leave --image unset to build the fork, pass an image you built from it, or "
+            "serve a local GGUF that upstream loads with --model-file",
         )
     assert ckpt.gguf_file is not None
     slots = serving.concurrency
+    mounts: list[VolumeMount] = []
+    if backend.model_file is not None:
+        target = MODEL_DIR + "/" + PurePosixPath(backend.model_file).name
+        mounts.append(VolumeMount(source=backend.model_file, target=target, read_only=True))
+        model_args = ["--model", target]
+    else:
+        model_args = ["--hf-repo", ckpt.hf_repo, "--hf-file", ckpt.gguf_file]
     args = [
-        "--hf-repo",
-        ckpt.hf_repo,
-        "--hf-file",
-        ckpt.gguf_file,
+        *model_args,
         "--alias",
         serving.served_model_name,
         "--host",
@@ -148,10 +156,22 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
     if image is None:
         build, notes = _fork_build(stack, backend)
         image = f"{FORK_IMAGE}:{_image_tag(backend.fork_ref)}"
-    notes.append("The fork is shown working on Apple Metal; its CUDA path is unverified upstream.")
+        notes.append(
+            "The fork is shown working on Apple Metal; its CUDA path is unverified upstream."
+        )
+    else:
+        notes = [f"Image {image} (--image): ling_compose neither builds nor checks it."]
+    if backend.model_file is not None:
+        notes += [
+            f"Model: the local file {backend.model_file}, mounted read-only at {mounts[0].target}.",
+            "This stack serves THAT FILE, not Ling-2.6-flash: the layout and memory lines above are",
+            "Ling-2.6-flash's plan and say nothing about it."
+            + (" Upstream llama.cpp cannot load Ling-2.6-flash." if upstream else ""),
+        ]
     return ServerSpec(
         engine="llamacpp",
-        version=backend.version or FORK_VERSION,
+        # An upstream image runs upstream's options (b11434); anything else is the fork's.
+        version=backend.version or (PINNED_VERSION if upstream else FORK_VERSION),
         image=image,
         entrypoint=None,
         args=args + list(serving.extra_args),
@@ -160,4 +180,5 @@ def server_spec(stack: Stack, plan: Plan) -> ServerSpec:
         environment=env,
         build=build,
         notes=notes,
+        mounts=mounts,
     )

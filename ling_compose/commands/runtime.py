@@ -168,7 +168,13 @@ def run_up(args: argparse.Namespace) -> int:
         state = (
             "started"
             if not args.wait
-            else "ready" + (", smoke test passed" if result.smoke else "")
+            else "ready"
+            + (", smoke test passed" if result.smoke else "")
+            + (
+                f" with {len(result.smoke.warnings)} warning(s)"
+                if result.smoke and result.smoke.warnings
+                else ""
+            )
         )
         print(
             f"{result.project}: {state}; model {result.model!r} at {result.endpoint}",
@@ -356,5 +362,9 @@ def run_smoke(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(f"smoke test passed: {len(report.checks)} checks against {args.url}")
+        # Warnings (model behaviour, e.g. text instead of a call with "auto") were printed on
+        # stderr as they came; the summary counts them so a script sees them on stdout too.
+        warned = len(report.warnings)
+        note = f" ({warned} warning{'s' if warned != 1 else ''})" if warned else ""
+        print(f"smoke test passed: {len(report.checks)} checks against {args.url}{note}")
     return 0

@@ -55,6 +55,13 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--no-tool-calling", dest="tool_calling", action="store_const", const=False, default=None
     )
     group.add_argument(
+        "--model-file",
+        metavar="PATH",
+        help="llama.cpp only: serve this local GGUF file (mounted read-only) instead of "
+        "downloading the checkpoint; the stack then serves that file, not Ling-2.6-flash, and "
+        "may use an upstream llama.cpp --image",
+    )
+    group.add_argument(
         "--extra-arg",
         dest="extra_args",
         action="append",

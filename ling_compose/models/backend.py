@@ -70,6 +70,12 @@ class LlamaCppOptions(_BackendBase):
         description="MoE layers whose routed experts stay in host RAM; default: planned to fit",
     )
     flash_attn: Literal["on", "off", "auto"] = "auto"
+    model_file: str | None = Field(
+        default=None,
+        description="A local GGUF file to serve instead of downloading the checkpoint (mounted "
+        "read-only; a relative path is taken from the current directory). The stack then serves "
+        "that file, not Ling-2.6-flash; with it, an upstream llama.cpp image is allowed",
+    )
 
 
 BackendOptions = Annotated[

@@ -459,7 +459,7 @@ def smoke(
     timeout_s: float = 300.0,
     progress: Progress | None = None,
 ) -> smoke_mod.SmokeReport:
-    """Chat completion and tool-call round trips against any OpenAI-compatible endpoint."""
+    """Chat completion and tool-call checks against any OpenAI-compatible endpoint."""
     return smoke_mod.smoke(
         url,
         model,

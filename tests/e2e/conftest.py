@@ -35,6 +35,8 @@ from ling_compose.models.compose import (
 from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
+from tests.e2e.realengine import build as real_build
+from tests.e2e.realengine import tinymodel
 from tests.e2e.standins import build
 from tests.external import unavailable
 
@@ -64,6 +66,22 @@ def images(client: docker.DockerClient) -> dict[str, str]:
     except build.BuildUnavailable as err:
         unavailable(f"cannot build the stand-in images: {err}")
         raise
+
+
+@pytest.fixture(scope="session")
+def real_llamacpp_image(client: docker.DockerClient) -> str:
+    """The real llama-server b11434 image: cached, else built from source (minutes, once)."""
+    try:
+        return real_build.ensure_image(client)
+    except build.BuildUnavailable as err:
+        unavailable(f"cannot build the real llama-server image: {err}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight GGUF the real llama-server serves (tinymodel.py says how)."""
+    return tinymodel.write(tmp_path_factory.mktemp("tiny-model") / "tiny.gguf")
 
 
 @pytest.fixture(scope="session")

@@ -97,7 +97,7 @@ def test_rendered_profile_up_status_logs_smoke_down(
         assert (
             main(["smoke", "--url", f"http://127.0.0.1:{port}", "--model", "ling-2.6-flash"]) == 0
         )  # type: ignore[operator]
-        assert capsys.readouterr().out.startswith("smoke test passed: 4 checks")
+        assert capsys.readouterr().out.startswith("smoke test passed: 5 checks")
 
         assert main(["up", "-f", str(out), "--no-smoke"]) == 0  # type: ignore[operator]
         assert "container " + name + "-server-1: unchanged" in capsys.readouterr().err

@@ -36,7 +36,8 @@ def test_up_ready_smoke_down(
     result = _up(proj, runtime)
     assert result.actions == {"server": "created"}
     assert result.ready is not None and result.ready.model == MODEL
-    assert result.smoke is not None and len(result.smoke.checks) == 4
+    assert result.smoke is not None and len(result.smoke.checks) == 5
+    assert result.smoke.warnings == []  # the stand-ins call the tool with "auto", as Ling does
     phases = [p for p, _ in result.ready.phases]
     if backend == "llamacpp":
         assert any("503 Loading model" in p for p in phases), phases
@@ -193,6 +194,18 @@ def test_vllm_without_tool_flags_is_diagnosed(
         _up(proj, runtime)
     assert "HTTP 400" in str(info.value)
     assert info.value.hint and "--enable-auto-tool-choice" in info.value.hint
+
+
+def test_llamacpp_without_jinja_is_diagnosed(
+    project: ProjectFactory, runtime: DockerRuntime
+) -> None:
+    # llama-server refuses tools without --jinja (500); the parity test holds the stand-in to it.
+    proj = project("llamacpp", tool_args=["--no-jinja"])
+    with pytest.raises(HealthError) as info:
+        _up(proj, runtime)
+    assert "tool call (required)" in str(info.value)
+    assert "HTTP 500" in str(info.value) and "tools param requires --jinja flag" in str(info.value)
+    assert info.value.hint and "--jinja" in info.value.hint
 
 
 def test_no_gpu_runtime(nogpu_client: docker.DockerClient, images: dict[str, str]) -> None:

@@ -43,6 +43,16 @@ def test_refused_layout_exits_1_and_writes_nothing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []  # no temporary file left either
 
 
+def test_missing_model_file_is_a_config_error_not_a_traceback(tmp_path, capsys):
+    target = tmp_path / "stack.yml"
+    missing = tmp_path / "nope.gguf"
+    code = main(["render", "4090-int4", "--model-file", str(missing), "-o", str(target)])
+    out, err = capsys.readouterr()
+    assert code == 1 and out == "" and not target.exists()
+    assert err.startswith(f"error: 4090-int4: backend.model_file: cannot read {missing}")
+    assert "Hint: check the path" in err and "Traceback" not in err
+
+
 def test_failed_render_keeps_an_existing_file_intact(tmp_path):
     target = tmp_path / "stack.yml"
     target.write_text("keep me\n")

@@ -80,8 +80,66 @@ def test_llamacpp_builds_the_fork_and_checks_health_on_8080():
 
 
 def test_llamacpp_refuses_the_stock_upstream_image():
-    with pytest.raises(ConfigError, match="bailing_hybrid"):
+    with pytest.raises(ConfigError, match="bailing_hybrid") as info:
         service("4090-int4", image="ghcr.io/ggml-org/llama.cpp:server-cuda")
+    assert "--model-file" in (info.value.hint or "")
+
+
+def _gguf(tmp_path, name="tiny.gguf"):
+    path = tmp_path / name
+    path.write_bytes(b"GGUF" + bytes(60))  # the magic is all the loader reads
+    return path
+
+
+def test_llamacpp_serves_a_local_model_file_in_an_upstream_image(tmp_path, monkeypatch):
+    _gguf(tmp_path)
+    monkeypatch.chdir(tmp_path)  # a relative path is taken from where ling_compose runs...
+    compiled, svc = service(
+        "4090-int4", image="ghcr.io/ggml-org/llama.cpp:server-cuda", model_file="tiny.gguf"
+    )
+    assert svc.build is None and svc.image == "ghcr.io/ggml-org/llama.cpp:server-cuda"
+    assert flag(svc.command, "--model") == "/models/tiny.gguf"
+    assert "--hf-repo" not in svc.command and "--hf-file" not in svc.command
+    # ...and written absolute, mounted read-only beside the cache volume.
+    mounts = [v.to_compose() for v in svc.volumes]
+    assert mounts == ["model-cache:/root/.cache", f"{tmp_path / 'tiny.gguf'}:/models/tiny.gguf:ro"]
+    header = "\n".join(compiled.project.header)
+    assert f"the local file {tmp_path / 'tiny.gguf'}" in header
+    assert "serves THAT FILE, not Ling-2.6-flash" in header
+    assert "Built from the llama.cpp fork" not in header  # nothing is built
+
+
+def test_model_file_with_the_fork_build_keeps_the_build(tmp_path):
+    model = _gguf(tmp_path)
+    _, svc = service("4090-int4", model_file=str(model))
+    assert svc.build is not None
+    assert flag(svc.command, "--model") == "/models/tiny.gguf"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot read"),
+        (b"PK\x03\x04 not a model", "is not a GGUF file"),
+        ("dir", "is a directory"),
+    ],
+)
+def test_model_file_must_be_a_readable_gguf(tmp_path, content, message):
+    path = tmp_path / "m.gguf"
+    if content == "dir":
+        path.mkdir()
+    elif content is not None:
+        path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as info:
+        service("4090-int4", model_file=str(path))
+    assert str(path) in str(info.value) and info.value.hint
+
+
+def test_model_file_needs_llamacpp(tmp_path):
+    model = _gguf(tmp_path)
+    with pytest.raises(ConfigError, match=r"only llama\.cpp loads") as info:
+        service("h100-fp8", model_file=str(model))
+    assert "--backend llamacpp" in (info.value.hint or "")
 
 
 def test_multi_gpu_gets_host_ipc_and_ulimits_single_gpu_gets_shm():

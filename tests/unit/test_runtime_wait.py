@@ -209,35 +209,113 @@ GOOD_STREAM = _stream(
 )
 
 
-def _posts(tool_answer: Response) -> Any:
+def _posts(tool_answer: Response, auto_answer: Response | None = None) -> Any:
+    """A fake endpoint: `tool_answer` for tool_choice "required" (and "auto" unless
+    `auto_answer` is given); the calls seen are recorded in `.seen`."""
+    seen: list[dict[str, Any]] = []
+
     def post(url: str, payload: dict[str, Any]) -> Response:
+        seen.append(payload)
         if "tools" not in payload:
             return _completion({"content": "Hello"}, "stop")
         if payload["messages"][-1]["role"] == "tool":
             return _completion({"content": "18 degrees"}, "stop")
+        if payload["tool_choice"] == "auto" and auto_answer is not None:
+            return auto_answer
         return tool_answer
 
+    post.seen = seen  # type: ignore[attr-defined]
     return post
 
 
 def test_smoke_passes() -> None:
+    post = _posts(_completion({"tool_calls": [CALL]}, "tool_calls"))
+    streamed: list[dict[str, Any]] = []
     report = smoke(
         URL,
         "ling",
-        post_json=_posts(_completion({"tool_calls": [CALL]}, "tool_calls")),
-        post_sse=lambda u, p: GOOD_STREAM,
+        post_json=post,
+        post_sse=lambda u, p: streamed.append(p) or GOOD_STREAM,  # type: ignore[func-returns-value]
     )
+    assert [c.split(":")[0] for c in report.checks] == [
+        "chat completion",
+        "tool call (required)",
+        "streamed tool call (required)",
+        "tool call (auto)",
+        "tool result round trip",
+    ]
+    assert report.warnings == []
+    assert [p.get("tool_choice") for p in post.seen] == [None, "required", "auto", "auto"]
+    assert [p["tool_choice"] for p in streamed] == ["required"]
+
+
+def test_auto_text_answer_is_a_warning_and_the_required_call_makes_the_round_trip() -> None:
+    # What a tiny random model does on the real llama-server: text with "auto", a call when forced.
+    post = _posts(
+        _completion({"tool_calls": [CALL]}, "tool_calls"),
+        auto_answer=_completion({"content": "Hello"}, "stop"),
+    )
+    report = smoke(URL, "ling", post_json=post, post_sse=lambda u, p: GOOD_STREAM)
     assert len(report.checks) == 4
+    assert len(report.warnings) == 1
+    assert "tool call (auto): the model answered in text" in report.warnings[0]
+    assert "'Hello'" in report.warnings[0]
+    round_trip = post.seen[-1]["messages"]
+    assert round_trip[1]["tool_calls"] == [CALL] and round_trip[2]["tool_call_id"] == "c1"
+    assert report.to_json()["warnings"] == report.warnings
+
+
+def test_required_without_a_call_fails() -> None:
+    text = _completion({"content": "I would rather not."}, "stop")
+    with pytest.raises(HealthError) as info:
+        smoke(
+            URL,
+            "ling",
+            engine="llamacpp",
+            post_json=_posts(text),
+            post_sse=lambda u, p: GOOD_STREAM,
+        )
+    assert "tool call (required)" in str(info.value)
+    assert "no tool_calls although tool_choice is 'required'" in str(info.value)
+    assert "--jinja" in (info.value.hint or "")
+    no_call_stream = _stream(
+        [{"delta": {"content": "nope"}}, {"delta": {}, "finish_reason": "stop"}]
+    )
+    good = _posts(_completion({"tool_calls": [CALL]}, "tool_calls"))
+    with pytest.raises(HealthError, match=r"streamed tool call \(required\).*no tool_calls"):
+        smoke(URL, "ling", post_json=good, post_sse=lambda u, p: no_call_stream)
+
+
+def test_llamacpp_without_jinja_gets_the_jinja_hint() -> None:
+    # llama-server b11434 without --jinja refuses tools (server-common.cpp, a std::runtime_error: 500).
+    err = Response(
+        500,
+        '{"error":{"code":500,"message":"tools param requires --jinja flag","type":"server_error"}}',
+    )
+    with pytest.raises(HealthError) as info:
+        smoke(
+            URL, "ling", engine="llamacpp", post_json=_posts(err), post_sse=lambda u, p: GOOD_STREAM
+        )
+    assert "HTTP 500" in str(info.value)
+    assert "--jinja" in (info.value.hint or "")
 
 
 def test_tool_call_as_text_names_the_parser() -> None:
     text = _completion(
         {"content": '<tool_call>\n{"name": "get_weather", "arguments": {}}\n</tool_call>'}, "stop"
     )
+    # vLLM and SGLang honour "required" without their tool parser (schema-guided decoding), so a
+    # wrong parser shows only with "auto": text that is itself a call fails, it is no warning.
+    good = _completion({"tool_calls": [CALL]}, "tool_calls")
     with pytest.raises(HealthError) as info:
         smoke(
-            URL, "ling", engine="sglang", post_json=_posts(text), post_sse=lambda u, p: GOOD_STREAM
+            URL,
+            "ling",
+            engine="sglang",
+            post_json=_posts(good, auto_answer=text),
+            post_sse=lambda u, p: GOOD_STREAM,
         )
+    assert "tool call (auto)" in str(info.value)
     assert "plain text" in str(info.value) and "--tool-call-parser qwen" in (info.value.hint or "")
 
 
@@ -289,7 +367,7 @@ PROXY_PAGE = Response(200, "<html><body>Welcome to nginx!</body></html>")
 
 @pytest.mark.parametrize(
     "stage",
-    ["chat completion", "tool call", "tool result round trip"],
+    ["chat completion", "tool call (required)", "tool call (auto)", "tool result round trip"],
 )
 @pytest.mark.parametrize("body", [PROXY_PAGE, Response(200, "[1, 2]"), Response(200, '"ok"')])
 def test_a_200_answer_that_is_not_a_json_object_is_a_health_error(
@@ -301,7 +379,7 @@ def test_a_200_answer_that_is_not_a_json_object_is_a_health_error(
             if "tools" not in payload
             else "tool result round trip"
             if payload["messages"][-1]["role"] == "tool"
-            else "tool call"
+            else f"tool call ({payload['tool_choice']})"
         )
         if at == stage:
             return body

@@ -398,6 +398,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(200, {"status": "ok"})
             else:
                 self._send(200, b"")
+        elif path == "/v1/models" and s.backend == "llamacpp":
+            self._json(200, _llamacpp_models(s.served))
         elif path == "/v1/models":
             self._json(
                 200,
@@ -417,7 +419,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/version" and s.backend == "vllm":
             self._json(200, {"version": "0.33.0"})
         else:
-            self._error(404, "Not Found", "not_found_error")
+            self._not_found()
+
+    def _not_found(self) -> None:
+        # llama-server's wording (tools/server/server-http.cpp); the others' is not checked here.
+        message = "File Not Found" if self.owner.backend == "llamacpp" else "Not Found"
+        self._error(404, message, "not_found_error")
 
     def do_POST(self) -> None:
         arrived = time.monotonic()
@@ -427,12 +434,20 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length)
         if self.path.split("?")[0] != "/v1/chat/completions":
-            self._error(404, "Not Found", "not_found_error")
+            self._not_found()
             return
         try:
             req = json.loads(raw or b"{}")
         except ValueError:
             self._error(400, "invalid JSON body", "invalid_request_error")
+            return
+        # llama-server's checks and words (tools/server/server-common.cpp, std::invalid_argument
+        # answered as 400); vLLM's and SGLang's validation errors are not imitated in detail.
+        if "messages" not in req:
+            self._error(400, "'messages' is required", "invalid_request_error")
+            return
+        if not isinstance(req["messages"], list):
+            self._error(400, "Expected 'messages' to be an array", "invalid_request_error")
             return
         model = req.get("model")
         if s.backend != "llamacpp" and model not in (s.served, None):
@@ -440,6 +455,13 @@ class _Handler(BaseHTTPRequestHandler):
             return
         tools = req.get("tools") or []
         choice = req.get("tool_choice", "auto" if tools else "none")
+        forced = req.get("tool_choice", "auto") != "auto"
+        if s.backend == "llamacpp" and not s.tool_parsing and (tools or forced):
+            # llama-server b11434 without --jinja refuses tools (tools/server/server-common.cpp,
+            # a std::runtime_error, hence 500 server_error).
+            field = "tools" if tools else "tool_choice"
+            self._error(500, f"{field} param requires --jinja flag", "server_error")
+            return
         if s.backend == "vllm" and tools and choice == "auto" and not s.auto_tools:
             self._error(
                 400,
@@ -452,11 +474,19 @@ class _Handler(BaseHTTPRequestHandler):
         answering = (messages[-1] or {}).get("role") == "tool"
         call = _pick_call(tools, choice) if tools and choice != "none" and not answering else None
         rid = "chatcmpl-" + uuid.uuid4().hex[:24]
+        # vLLM and SGLang force "required" (and a named tool) with a JSON schema and parse that
+        # output themselves, whatever --tool-call-parser says (vLLM docs "Required Function
+        # Calling"; SGLang function_call/json_array_parser.py); llama.cpp always parses with
+        # its template's parser.
+        parse = s.tool_parsing or (s.backend != "llamacpp" and choice != "auto")
         pace = Pace.of_request(req, arrived)
         if req.get("stream"):
-            self._stream(rid, s.served, call, s.tool_parsing, answering, pace)
+            self._stream(rid, s.served, call, parse, answering, pace)
         else:
-            self._json(200, _completion(rid, s.served, call, s.tool_parsing, answering, pace))
+            body = _completion(rid, s.served, call, parse, answering, pace)
+            if s.backend == "llamacpp":
+                body = _llamacpp_completion(body)
+            self._json(200, body)
 
     def _stream(
         self,
@@ -695,6 +725,81 @@ def _completion(
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": pace.usage(tokens),
     }
+
+
+def _llamacpp_models(served: str) -> dict[str, Any]:
+    """/v1/models as llama-server b11434 shapes it (server-context.cpp get_res_models): an
+    Ollama-style `models` list beside the OpenAI `data` list, with the model's metadata."""
+    return {
+        "models": [
+            {
+                "name": served,
+                "model": served,
+                "modified_at": "",
+                "size": "",
+                "digest": "",
+                "type": "model",
+                "description": "",
+                "tags": [""],
+                "capabilities": ["completion"],
+                "parameters": "",
+                "details": {
+                    "parent_model": "",
+                    "format": "gguf",
+                    "family": "",
+                    "families": [""],
+                    "parameter_size": "",
+                    "quantization_level": "",
+                },
+            }
+        ],
+        "object": "list",
+        "data": [
+            {
+                "id": served,
+                "aliases": [served],
+                "tags": [],
+                "object": "model",
+                "architecture": {"input_modalities": ["text"], "output_modalities": ["text"]},
+                "created": int(time.time()),
+                "owned_by": "llamacpp",
+                # Made-up figures of a 4-bit model of Ling-2.6-flash's size: the stand-in loads none.
+                "meta": {
+                    "vocab_type": 2,
+                    "n_vocab": 157184,
+                    "n_ctx": 32768,
+                    "n_ctx_train": 131072,
+                    "n_embd": 4096,
+                    "n_params": 104_000_000_000,
+                    "size": 57_000_000_000,
+                    "ftype": "IQ4_NL - 4.5 bpw",
+                },
+            }
+        ],
+    }
+
+
+def _llamacpp_completion(body: dict[str, Any]) -> dict[str, Any]:
+    """A chat completion as llama-server adds to it: no empty tool_calls list, a build
+    fingerprint, cached-token usage and its timings block."""
+    for choice in body["choices"]:
+        if not choice["message"].get("tool_calls"):
+            choice["message"].pop("tool_calls", None)
+    usage = body["usage"]
+    usage["prompt_tokens_details"] = {"cached_tokens": 0}
+    body["system_fingerprint"] = "b11434-unknown"
+    body["timings"] = {
+        "cache_n": 0,
+        "prompt_n": usage["prompt_tokens"],
+        "prompt_ms": 10.0,
+        "prompt_per_token_ms": 10.0 / usage["prompt_tokens"],
+        "prompt_per_second": usage["prompt_tokens"] / 0.01,
+        "predicted_n": usage["completion_tokens"],
+        "predicted_ms": 20.0,
+        "predicted_per_token_ms": 20.0 / usage["completion_tokens"],
+        "predicted_per_second": usage["completion_tokens"] / 0.02,
+    }
+    return body
 
 
 def main(backend: str, argv: list[str]) -> int:
