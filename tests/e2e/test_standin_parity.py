@@ -125,6 +125,9 @@ def probe(url: str) -> dict[str, Any]:
             "tools": [WEATHER_TOOL],
             "tool_choice": "required",
             "max_tokens": 128,
+            # Greedy: the tiny model's weights are biased so that its argmax closes the call;
+            # llama-server's default sampling (temperature 0.8) can wander off it.
+            "temperature": 0,
         },
     )
     seen["tool call (required)"] = (required.status, sorted(_shape(_json(required))))
