@@ -3,14 +3,98 @@
 from __future__ import annotations
 
 import argparse
+import functools
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from ling_compose import catalog
 from ling_compose.compose import Compiled, compile_stack
-from ling_compose.errors import ConfigError
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.errors import ConfigError, UsageError
+from ling_compose.loader import Overrides, load_stack, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.stack import Stack
+
+# Every override flag: the Overrides field it sets and how argparse reads it. Bounds live in the
+# field's type (loader.Overrides), so a new override gets range checks, the rule in --help and
+# errors that name its flag (exit 2) by adding one row here and one field there.
+OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--backend": ("engine", {"choices": ["vllm", "sglang", "llamacpp"]}),
+    "--gpus": ("gpus", {"type": int, "metavar": "N", "help": "number of GPUs to use"}),
+    "--gpu-type": ("gpu", {"metavar": "KEY", "help": "GPU catalogue key, e.g. h200"}),
+    "--host-ram-gb": ("host_ram_gb", {"type": float, "metavar": "GB"}),
+    "--checkpoint": ("checkpoint", {"metavar": "KEY", "help": "checkpoint catalogue key"}),
+    "--tensor-parallel": ("tensor_parallel", {"type": int, "metavar": "N"}),
+    "--pipeline-parallel": ("pipeline_parallel", {"type": int, "metavar": "N"}),
+    "--image": ("image", {"metavar": "IMAGE", "help": "image override (e.g. a CUDA-12 variant)"}),
+    "--context-length": ("context_length", {"type": int, "metavar": "TOKENS"}),
+    "--concurrency": (
+        "concurrency",
+        {"type": int, "metavar": "N", "help": "max sequences running at once"},
+    ),
+    "--port": ("port", {"type": int, "metavar": "PORT", "help": "host port"}),
+    "--bind": (
+        "bind",
+        {"metavar": "ADDR", "help": "host IP address (non-loopback needs --api-key-env)"},
+    ),
+    "--served-model-name": ("served_model_name", {"metavar": "NAME"}),
+    "--api-key-env": (
+        "api_key_env",
+        {"metavar": "VAR", "help": "environment variable holding the API key"},
+    ),
+    "--no-tool-calling": (
+        "tool_calling",
+        {"action": "store_const", "const": False, "default": None},
+    ),
+    "--extra-arg": (
+        "extra_args",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "ARG",
+            "help": "argument appended to the server command (repeatable; checked against its "
+            "flags); write --extra-arg=--flag for values that start with a dash",
+        },
+    ),
+}
+FLAG_OF_FIELD = {field: flag for flag, (field, _) in OVERRIDE_FLAGS.items()}
+
+
+@functools.cache
+def _field_schemas() -> dict[str, dict[str, Any]]:
+    props: dict[str, dict[str, Any]] = Overrides.model_json_schema()["properties"]
+    return {name: next(iter(p.get("anyOf", [p])), p) for name, p in props.items()}
+
+
+def _number(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def value_rule(field: str) -> str | None:
+    """The accepted values of an override in words, from its type's bounds (for --help and hints)."""
+    schema = _field_schemas().get(field, {})
+    if "pattern" in schema:
+        return f"text matching {schema['pattern']}"
+    kind = {"integer": "a whole number", "number": "a number"}.get(schema.get("type", ""))
+    if kind is None:
+        return None
+    if "minimum" in schema:
+        low, to = f"from {_number(schema['minimum'])}", "to"
+    elif "exclusiveMinimum" in schema:
+        low, to = f"above {_number(schema['exclusiveMinimum'])}", "up to"
+    else:
+        low, to = "", "up to"
+    high = f"{to} {_number(schema['maximum'])}" if "maximum" in schema else ""
+    return " ".join(part for part in (kind, low, high) if part)
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as words: the validator's own message for a ValueError it raised."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    msg = str(error["msg"])
+    return msg[0].lower() + msg[1:]
 
 
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,41 +105,41 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles"
     )
     group = parser.add_argument_group("overrides (checked like the profile itself)")
-    group.add_argument("--backend", dest="engine", choices=["vllm", "sglang", "llamacpp"])
-    group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
-    group.add_argument("--gpu-type", dest="gpu", metavar="KEY", help="GPU catalogue key, e.g. h200")
-    group.add_argument("--host-ram-gb", type=float, metavar="GB")
-    group.add_argument("--checkpoint", metavar="KEY", help="checkpoint catalogue key")
-    group.add_argument("--tensor-parallel", type=int, metavar="N")
-    group.add_argument("--pipeline-parallel", type=int, metavar="N")
-    group.add_argument("--image", metavar="IMAGE", help="image override (e.g. a CUDA-12 variant)")
-    group.add_argument("--context-length", type=int, metavar="TOKENS")
-    group.add_argument("--concurrency", type=int, metavar="N", help="max sequences running at once")
-    group.add_argument("--port", type=int, metavar="PORT", help="host port")
-    group.add_argument(
-        "--bind", metavar="ADDR", help="host address (non-loopback needs --api-key-env)"
-    )
-    group.add_argument("--served-model-name", metavar="NAME")
-    group.add_argument(
-        "--api-key-env", metavar="VAR", help="environment variable holding the API key"
-    )
-    group.add_argument(
-        "--no-tool-calling", dest="tool_calling", action="store_const", const=False, default=None
-    )
-    group.add_argument(
-        "--extra-arg",
-        dest="extra_args",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="argument appended to the server command (repeatable; checked against its flags); "
-        "write --extra-arg=--flag for values that start with a dash",
-    )
+    for flag, (field, settings) in OVERRIDE_FLAGS.items():
+        options = dict(settings)
+        rule = value_rule(field)
+        if rule:
+            options["help"] = (options["help"] + "; " if "help" in options else "") + rule
+        group.add_argument(flag, dest=field, **options)
 
 
 def overrides_from_args(args: argparse.Namespace) -> Overrides:
-    fields = set(Overrides.model_fields)
-    return Overrides.model_validate({k: v for k, v in vars(args).items() if k in fields})
+    """The overrides given on the command line; a bad value is a usage error naming its flag."""
+    given = {k: v for k, v in vars(args).items() if k in FLAG_OF_FIELD}
+    try:
+        overrides = Overrides.model_validate(given)
+    except ValidationError as err:
+        lines, hints = [], []
+        for e in err.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            flag = FLAG_OF_FIELD.get(field, field)
+            value = e["input"]
+            got = f" (got {repr(value)[:40]})" if isinstance(value, str | int | float) else ""
+            lines.append(f"{flag}: {_problem(e)}{got}")
+            rule = value_rule(field)
+            hints.append(f"{flag} takes {rule}" if rule else f"see `{args.command} --help`")
+        raise UsageError("\n".join(lines), hint="; ".join(dict.fromkeys(hints))) from err
+    for field, table, kind in (
+        ("gpu", catalog.gpus(), "GPU"),
+        ("checkpoint", catalog.checkpoints(), "checkpoint"),
+    ):
+        key = getattr(overrides, field)
+        if key is not None and key not in table:
+            raise UsageError(
+                f"{FLAG_OF_FIELD[field]}: unknown {kind} {key!r}",
+                hint=unknown_key_hint(key, list(table)),
+            )
+    return overrides
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from ling_compose.models.base import StrictModel
 
 GIB = 1024**3
 GB = 1000**3
+
+# Value rules shared by profile files and overrides (loader.Overrides): one definition each.
+GpuCount = Annotated[int, Field(ge=1, le=8)]  # one host; 8 is the most the layouts plan for
+# Far above any single host, low enough that the physics stays in ordinary float range.
+HostRamGB = Annotated[float, Field(gt=0, le=65_536)]
+HostRamBandwidthGBs = Annotated[float, Field(gt=0, le=10_000)]
 
 
 class GPU(StrictModel):
@@ -48,10 +56,10 @@ class Hardware(StrictModel):
     """GPUs of one type, how many the stack uses, and host RAM."""
 
     gpu: GPU
-    count: int = Field(ge=1, le=8)
-    host_ram_gb: float = Field(
-        gt=0, description="Host RAM in GB (matters when experts are offloaded)"
+    count: GpuCount
+    host_ram_gb: HostRamGB = Field(
+        description="Host RAM in GB (matters when experts are offloaded)"
     )
-    host_ram_bandwidth_gbs: float = Field(
-        default=80, gt=0, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
+    host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
+        default=80, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
     )
