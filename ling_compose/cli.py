@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError
+from ling_compose.text import lines
 from ling_compose.version import __version__
 
 
@@ -47,9 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except LingComposeError as err:
-        print(f"error: {err.message}", file=sys.stderr)
+        # Messages quote user input: its control characters are shown, not obeyed.
+        print("error: " + "\n".join(lines(err.message)), file=sys.stderr)
         if err.hint:
-            print(f"Hint: {err.hint}", file=sys.stderr)
+            print("Hint: " + " ".join(lines(err.hint)), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

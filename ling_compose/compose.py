@@ -26,6 +26,7 @@ from ling_compose.models.compose import (
 from ling_compose.models.hardware import GIB
 from ling_compose.models.stack import Stack
 from ling_compose.plan import Plan, check_fits
+from ling_compose.text import lines
 from ling_compose.version import __version__
 
 SERVICE_NAME = "server"
@@ -173,7 +174,11 @@ def compile_stack(stack: Stack) -> Compiled:
 
 def render_yaml(project: ComposeProject) -> str:
     """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
-    header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in project.header)
+    # Header lines carry user text (description, guide note, fork URL): split at its line
+    # breaks and escaped, each comment stays one comment and the file stays YAML.
+    header = "".join(
+        f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
+    )
     body = yaml.safe_dump(
         project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
     )

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
-from ling_compose.commands.table import format_table
+from ling_compose.commands.table import format_table, print_json
 from ling_compose.errors import ConfigError, UsageError
 from ling_compose.loader import read_yaml_file
 from ling_compose.models.compose import ComposeProject
@@ -157,7 +156,7 @@ def run_up(args: argparse.Namespace) -> int:
         runtime=api.default_runtime(args.docker_host),
     )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print_json(result.to_json())
     else:
         print(result.endpoint or "")
         state = (
@@ -233,7 +232,7 @@ def run_status(args: argparse.Namespace) -> int:
         name = _target(args, runtime)
     rows = api.status(name, runtime=runtime)
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print_json([r.to_json() for r in rows])
         return 0
     if not rows:
         print("no ling_compose containers" + (f" for {name}" if name else ""), file=sys.stderr)
@@ -324,7 +323,7 @@ def run_smoke(args: argparse.Namespace) -> int:
         args.url, args.model, api_key=api_key, engine=args.engine, timeout_s=args.timeout
     )
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print_json(report.to_json())
     else:
         print(f"smoke test passed: {len(report.checks)} checks against {args.url}")
     return 0

@@ -201,3 +201,85 @@ def test_an_image_in_a_profile_file_is_checked_too(tmp_path, capsys):
     )
     err = failed(capsys, main(["render", "p", "--profiles-file", str(path)]))
     assert "backend.vllm.image: Value error, not a Docker image reference" in err
+
+
+# -- 4. strings copied into the `#` header (and tables, and messages) -----------------------------
+
+NASTY = [
+    "two\\nlines",
+    "cr\\rhere",
+    "nel\\x85",
+    "ls\\u2028ps\\u2029",
+    "nul\\0",
+    "esc\\e[31m",
+    "bom\\ufeff",
+]
+
+
+def nasty_profiles(tmp_path, text):
+    path = tmp_path / "p.yml"
+    path.write_text(
+        "profiles:\n"
+        f'  p:\n    description: "{text}"\n    guide_note: "{text}"\n'
+        "    hardware: {gpu: h200, count: 1}\n    checkpoint: ling-2.6-flash-fp8\n"
+        "    backend: {engine: vllm}\n"
+        f'  g:\n    description: "{text}"\n    hardware: {{gpu: rtx-4090, count: 1, host_ram_gb: 96}}\n'
+        "    checkpoint: ling-2.6-flash-gguf-iq4nl\n"
+        f'    backend: {{engine: llamacpp, fork_ref: "r{text}"}}\n'
+        "    serving: {context_length: 32768, concurrency: 1}\n"
+    )
+    return path
+
+
+@pytest.mark.parametrize("text", NASTY)
+@pytest.mark.parametrize("profile", ["p", "g"])
+def test_header_strings_never_break_the_yaml(tmp_path, capsys, text, profile):
+    path = nasty_profiles(tmp_path, text)
+    description = yaml.safe_load(path.read_text())["profiles"][profile]["description"]
+    assert main(["render", profile, "--profiles-file", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert yaml.safe_load(out)["services"]["server"]["image"]
+    header = [ln for ln in out.split("\n") if not ln.startswith("#")]
+    assert header[0].startswith("x-ling-compose:")  # every header line is still a comment
+    target = tmp_path / "out.yml"
+    assert main(["render", profile, "--profiles-file", str(path), "-o", str(target)]) == 0
+    assert yaml.safe_load(target.read_text()) == yaml.safe_load(out)
+    folder = tmp_path / "stack"
+    assert main(["render", profile, "--profiles-file", str(path), "--stack-dir", str(folder)]) == 0
+    yaml.safe_load((folder / "docker-compose.yml").read_text())
+    capsys.readouterr()
+    assert main(["list", "--profiles-file", str(path)]) == 0
+    rows = capsys.readouterr().out.splitlines()
+    assert len(rows) == len(rows[0:1]) + 9 + 2  # header + built-ins + the two: one line each
+    assert main(["show", profile, "--profiles-file", str(path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["stack"]["description"] == description
+
+
+def test_messages_show_control_characters_instead_of_sending_them(capsys):
+    assert main(["render", "x\x1b[2J"]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "x\\x1b[2J" in err
+
+
+# -- 7. long output names -------------------------------------------------------------------------
+
+
+def test_long_output_names_render_or_fail_cleanly(tmp_path, capsys):
+    legal = tmp_path / ("a" * 250)
+    assert main(["render", "h100-fp8", "-o", str(legal)]) == 0
+    yaml.safe_load(legal.read_text())
+    capsys.readouterr()
+    too_long = tmp_path / ("b" * 256)
+    err = failed(capsys, main(["render", "h100-fp8", "-o", str(too_long)]))
+    assert "File name too long" in err
+    folder = tmp_path / ("c" * 300)
+    assert "File name too long" in failed(
+        capsys, main(["render", "h100-fp8", "--stack-dir", str(folder)])
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == [legal.name]  # no temporary files left
+
+
+def test_output_over_a_device_or_folder_is_refused(tmp_path, capsys):
+    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", "/dev/null"]))
+    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", str(tmp_path)]))
+    assert list(tmp_path.iterdir()) == []
