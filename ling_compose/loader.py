@@ -7,7 +7,7 @@ import difflib
 import ipaddress
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -118,12 +118,12 @@ def _too_big(path: Path, what: str) -> ConfigError:
     )
 
 
-def _check_expansion(text: str, path: Path) -> None:
+def _check_expansion(text: str, path: Path, loader_class: type[yaml.SafeLoader]) -> None:
     """Refuse YAML that expands beyond the limits, from the event stream (nothing is built).
 
     Aliases are counted at the size and depth of what they stand for, so anchors that repeat
     anchors ("billion laughs") are caught before the document is constructed."""
-    loader = catalog.SafeLoader(text)
+    loader = loader_class(text)
     try:
         # One entry per open mapping/sequence: [anchor, nodes when it opened, deepest child].
         open_: list[list[Any]] = []
@@ -169,13 +169,15 @@ def _check_expansion(text: str, path: Path) -> None:
         loader.dispose()
 
 
-def read_yaml_file(path: Path, what: str = "YAML file") -> Any:
+def read_yaml_file(
+    path: Path, what: str = "YAML file", loader_class: type[yaml.SafeLoader] = catalog.SafeLoader
+) -> Any:
     """Parse a user's YAML file within the limits above; every failure is a ConfigError that
     names the file (syntax, an oversized expansion, a tag whose value does not convert)."""
     text = read_user_text(path, what)
     try:
-        _check_expansion(text, path)
-        return catalog.load_yaml(text)
+        _check_expansion(text, path, loader_class)
+        return yaml.load(text, Loader=loader_class)
     except yaml.YAMLError as err:
         raise ConfigError(
             f"{path}: not valid YAML: {err}", hint="check indentation and quoting"
@@ -187,6 +189,74 @@ def read_yaml_file(path: Path, what: str = "YAML file") -> Any:
             f"{path}: a tagged value cannot be converted: {err}",
             hint="remove the YAML tag (e.g. !!int) or fix its value",
         ) from err
+
+
+class ComposeLoader(catalog.SafeLoader):  # type: ignore[misc, valid-type]
+    """Compose files as Compose v2 reads them. Compose v2.40.3 parses with compose-go v2.9.1,
+    which uses go.yaml.in/yaml/v3: YAML 1.2 plain scalars (resolve.go), so `no`, `on` and
+    `2024-01-01` stay strings, where PyYAML's YAML 1.1 would make them a bool and a date
+    (and report `restart: no` as invalid). Compose's `!reset` and `!override` tags are kept."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}  # none inherited: only those below
+
+
+def _go_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    """strconv.ParseInt(s, 0, 64) after removing `_`, as go-yaml v3 does: 0x, 0o, 0b and a
+    leading 0 (octal) are prefixes; what is not an integer there falls back to a float."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if digits[:2].lower() in ("0x", "0o", "0b"):
+        return sign * int(digits, 0)
+    if len(digits) > 1 and digits.startswith("0"):
+        try:
+            return sign * int(digits, 8)
+        except ValueError:
+            return sign * float(digits)
+    return sign * int(digits)
+
+
+_GO_YAML_SCALARS = [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    ("merge", r"^<<$", "<"),
+]
+for _kind, _pattern, _first in _GO_YAML_SCALARS:
+    ComposeLoader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_kind}", re.compile(_pattern), list(_first)
+    )
+ComposeLoader.add_constructor("tag:yaml.org,2002:int", _go_int)
+# In one file, `!override X` is X and `!reset X` leaves the attribute unset.
+_RESET = object()
+ComposeLoader.add_constructor("!override", lambda loader, node: _construct_plain(loader, node))
+ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
+
+
+def _without_reset(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_reset(v) for k, v in value.items() if v is not _RESET}
+    if isinstance(value, list):
+        return [_without_reset(v) for v in value if v is not _RESET]
+    return value
+
+
+def _construct_plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def read_compose_file(path: Path) -> Any:
+    """A user's compose file, within the limits of read_yaml_file, read as Compose reads it."""
+    return _without_reset(read_yaml_file(path, "compose file", ComposeLoader))
 
 
 def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:

@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table, print_json
+from ling_compose.compose_check import check_compose
 from ling_compose.errors import ConfigError, UsageError
-from ling_compose.loader import read_yaml_file
+from ling_compose.loader import read_compose_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
@@ -111,15 +112,20 @@ def _register_up(sub: Sub) -> None:
 
 
 def load_compose_file(path: Path) -> ComposeProject:
-    """A compose file ling_compose rendered, read back into the typed project."""
-    data = read_yaml_file(path)
-    if not isinstance(data, dict):
+    """A compose file ling_compose rendered, read back into the typed project; what Compose
+    itself would refuse fails here, before the engine is contacted."""
+    data = read_compose_file(path)
+    problems = check_compose(data)
+    if problems:
         raise ConfigError(
-            f"{path}: not a compose file", hint="render one with `ling-compose render`"
+            f"{path}: Compose would refuse it: "
+            + "; ".join(map(str, problems[:3]))
+            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+            hint=f"`ling-compose validate -f {path}` lists every problem",
         )
     try:
         return ComposeProject.from_compose(data)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
             hint="`up -f` reads files written by `ling-compose render`; for others use "

@@ -34,6 +34,34 @@ def failed(capsys, code, expected_code=1):
     return err
 
 
+# -- 1. validate -f on compose files of an unexpected shape ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [
+        ("services: {s: null}\n", False),
+        ("services: {s: str}\n", False),
+        ("services: 5\n", False),
+        # x- keys may hold anything; ling_compose then infers the engine from the image.
+        ("x-ling-compose: [1]\nservices: {s: {image: vllm/vllm-openai:v0.33.0}}\n", True),
+        ("services: {s: {image: vllm/vllm-openai:v0.33.0, command: 5}}\n", False),
+        ('services: {s: {image: vllm/vllm-openai:v0.33.0, command: "m --x \\"a"}}\n', False),
+    ],
+)
+def test_validate_file_of_odd_shape_is_a_finding_not_a_traceback(tmp_path, capsys, text, ok):
+    path = tmp_path / "c.yml"
+    path.write_text(text)
+    code = main(["validate", "-f", str(path), "--json"])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    assert json.loads(out)["ok"] is ok  # the report: what Compose or the engine refuses
+    if not ok:
+        assert code == 1 and err.startswith("error: ") and "\nHint: " in err
+    else:
+        assert code == 0
+
+
 # -- 2. YAML alias bombs ----------------------------------------------------------------------------
 
 BOMB = "".join(
