@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ling_compose.commands.flag_types import SECONDS, number_in
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table, print_json
 from ling_compose.compose_check import check_compose
@@ -81,7 +83,7 @@ def _register_up(sub: Sub) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=SECONDS,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"give up waiting for readiness after this long "
@@ -190,7 +192,7 @@ def _register_down(sub: Sub) -> None:
     parser.add_argument(
         "-t",
         "--timeout",
-        type=int,
+        type=number_in(0, 3600, whole=True),
         default=10,
         metavar="SECONDS",
         help="grace period before SIGKILL (default 10)",
@@ -277,7 +279,11 @@ def _register_logs(sub: Sub) -> None:
         "-f", "--follow", dest="follow", action="store_true", help="keep streaming (Ctrl-C stops)"
     )
     parser.add_argument(
-        "--tail", type=int, default=100, metavar="N", help="last N lines (default 100)"
+        "--tail",
+        type=number_in(0, 1_000_000, whole=True),
+        default=100,
+        metavar="N",
+        help="last N lines (default 100)",
     )
     parser.add_argument("--service", metavar="NAME", help="only this service")
     parser.set_defaults(func=run_logs)
@@ -311,13 +317,30 @@ def _register_smoke(sub: Sub) -> None:
         help="tailor the diagnosis to this engine",
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per request (default 300)"
+        "--timeout",
+        type=SECONDS,
+        default=300.0,
+        metavar="SECONDS",
+        help="per request (default 300)",
     )
     parser.add_argument("--json", action="store_true", help="print the passed checks as JSON")
     parser.set_defaults(func=run_smoke)
 
 
+def _check_url(url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as err:
+        raise UsageError(f"--url: {err}", hint="e.g. --url http://127.0.0.1:8000") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
+        raise UsageError(
+            f"--url: {url!r} is not an http(s) URL", hint="e.g. --url http://127.0.0.1:8000"
+        )
+
+
 def run_smoke(args: argparse.Namespace) -> int:
+    _check_url(args.url)
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)

@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ling_compose import catalog
+from ling_compose.commands.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
 from ling_compose.errors import ConfigError, UsageError
 from ling_compose.loader import Overrides, load_stack, unknown_key_hint
@@ -67,10 +68,6 @@ def _field_schemas() -> dict[str, dict[str, Any]]:
     return {name: next(iter(p.get("anyOf", [p])), p) for name, p in props.items()}
 
 
-def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else f"{value:g}"
-
-
 def value_rule(field: str) -> str | None:
     """The accepted values of an override in words, from its type's bounds (for --help and hints)."""
     schema = _field_schemas().get(field, {})
@@ -80,12 +77,12 @@ def value_rule(field: str) -> str | None:
     if kind is None:
         return None
     if "minimum" in schema:
-        low, to = f"from {_number(schema['minimum'])}", "to"
+        low, to = f"from {show_number(schema['minimum'])}", "to"
     elif "exclusiveMinimum" in schema:
-        low, to = f"above {_number(schema['exclusiveMinimum'])}", "up to"
+        low, to = f"above {show_number(schema['exclusiveMinimum'])}", "up to"
     else:
         low, to = "", "up to"
-    high = f"{to} {_number(schema['maximum'])}" if "maximum" in schema else ""
+    high = f"{to} {show_number(schema['maximum'])}" if "maximum" in schema else ""
     return " ".join(part for part in (kind, low, high) if part)
 
 

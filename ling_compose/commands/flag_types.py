@@ -1,0 +1,34 @@
+"""argparse value types with bounds for the flags that are not overrides (those take theirs
+from loader.Overrides): argparse names the flag, and cli.main turns it into exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def show_number(value: float) -> str:
+    """1000000, not 1e+06; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def number_in(low: float, high: float, *, whole: bool = False) -> Callable[[str], float]:
+    """A finite number from `low` to `high` (a whole one when `whole`)."""
+    what = f"a {'whole ' if whole else ''}number from {show_number(low)} to {show_number(high)}"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (math.isfinite(value) and low <= value <= high):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+# A week: the longest a readiness wait or a request may reasonably take (weights download).
+SECONDS = number_in(0, 7 * 24 * 3600)
