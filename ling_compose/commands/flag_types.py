@@ -13,16 +13,20 @@ def show_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
-def number_in(low: float, high: float, *, whole: bool = False) -> Callable[[str], float]:
-    """A finite number from `low` to `high` (a whole one when `whole`)."""
-    what = f"a {'whole ' if whole else ''}number from {show_number(low)} to {show_number(high)}"
+def number_in(
+    low: float, high: float, *, whole: bool = False, above_low: bool = False
+) -> Callable[[str], float]:
+    """A finite number from `low` (or above it) to `high` (a whole one when `whole`)."""
+    start = f"above {show_number(low)} up to" if above_low else f"from {show_number(low)} to"
+    what = f"a {'whole ' if whole else ''}number {start} {show_number(high)}"
 
     def parse(text: str) -> float:
         try:
             value = int(text) if whole else float(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (math.isfinite(value) and low <= value <= high):
+        in_range = low < value <= high if above_low else low <= value <= high
+        if not (math.isfinite(value) and in_range):
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
@@ -30,5 +34,6 @@ def number_in(low: float, high: float, *, whole: bool = False) -> Callable[[str]
     return parse
 
 
-# A week: the longest a readiness wait or a request may reasonably take (weights download).
-SECONDS = number_in(0, 7 * 24 * 3600)
+# A week: the longest a readiness wait or a request may reasonably take (weights download);
+# above 0, since requests refuses a zero timeout.
+SECONDS = number_in(0, 7 * 24 * 3600, above_low=True)

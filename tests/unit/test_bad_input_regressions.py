@@ -134,7 +134,7 @@ def test_profile_names_are_checked_where_the_file_is_read(tmp_path, capsys, name
 @pytest.mark.parametrize(
     ("argv", "says"),
     [
-        (["--pipeline-parallel=--"], "--pipeline-parallel: input should be a valid integer"),
+        (["--pipeline-parallel=--"], "argument --pipeline-parallel: invalid int value: '--'"),
         (["--tensor-parallel", "0"], "--tensor-parallel: input should be greater than"),
         (["--context-length", "1" + "0" * 400], "--context-length: input should be less than"),
         (["--context-length", "10"], "--context-length: input should be greater than"),
