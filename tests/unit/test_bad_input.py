@@ -194,6 +194,8 @@ RAW_YAML = st.one_of(
     ),
 )
 
+GARBAGE = st.one_of(st.text(max_size=200), VALUES.map(yaml.safe_dump), RAW_YAML)  # any file
+
 
 def override_values(flag: str) -> st.SearchStrategy[list[str]]:
     """argv for one override flag: its own kind of value, and anything else."""
@@ -318,7 +320,7 @@ def mutated_builtin(draw: Any) -> dict[str, Any]:
 def profile_file_text(draw: Any) -> str:
     kind = draw(st.sampled_from(["mutated", "mutated", "structured", "raw", "garbage"]))
     if kind == "garbage":
-        return draw(st.one_of(st.text(max_size=200), VALUES.map(yaml.safe_dump), RAW_YAML))
+        return draw(GARBAGE)
     if kind == "mutated":
         return yaml.safe_dump(
             {"profiles": {"p": draw(mutated_builtin())}}, allow_unicode=draw(st.booleans())
@@ -438,7 +440,7 @@ SERVICE = st.one_of(
 def compose_text(draw: Any) -> str:
     kind = draw(st.sampled_from(["built-in", "structured", "structured", "raw", "garbage"]))
     if kind == "garbage":
-        return draw(st.one_of(st.text(max_size=200), VALUES.map(yaml.safe_dump), RAW_YAML))
+        return draw(GARBAGE)
     if kind == "built-in":
         data = yaml.safe_load(
             render_yaml(compile_stack(load_stack(draw(st.sampled_from(PROFILES)))).project)
