@@ -266,8 +266,9 @@ def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
         for name in data["profiles"]:
             if not (isinstance(name, str) and re.fullmatch(PROFILE_NAME_PATTERN, name)):
                 raise ConfigError(
-                    f"{path}: profiles: {str(name)!r} is not a valid profile name",
-                    hint=f"a profile name is {PROFILE_NAME_RULE}",
+                    f"{path}: profiles: {str(name)!r} is not a valid profile name: "
+                    f"use {PROFILE_NAME_RULE}",
+                    hint="rename the profile in the file",
                 )
     try:
         return ProfilesFile.model_validate(data).profiles

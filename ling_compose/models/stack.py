@@ -19,7 +19,7 @@ MAX_CONTEXT_YARN = 262_144  # only with a YaRN factor-2 rope_scaling override
 PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 PROFILE_NAME_RULE = (
     "lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 63 "
-    "characters (it names the Compose project, containers and volumes)"
+    "characters (the name becomes the Compose project's, and its containers' and volumes')"
 )
 ProfileName = Annotated[str, Field(pattern=PROFILE_NAME_PATTERN)]
 # Above this the planner's refusal would only restate a typo (the model reaches 262144).

@@ -124,8 +124,7 @@ def test_profile_names_are_checked_where_the_file_is_read(tmp_path, capsys, name
     path = profiles_file(tmp_path, name=name)
     argv = [command, "p"] if command != "list" else [command]
     err = failed(capsys, main([*argv, "--profiles-file", str(path)]))
-    assert "is not a valid profile name" in err
-    assert "Hint: a profile name is lower-case letters, digits" in err
+    assert "is not a valid profile name: use lower-case letters, digits, '-' and '_'" in err
 
 
 # -- 5. overrides: every number bounded at the edge, with the flag's name (exit 2) ---------------
