@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 
 import pytest
@@ -306,7 +308,14 @@ def test_long_output_names_render_or_fail_cleanly(tmp_path, capsys):
     assert sorted(p.name for p in tmp_path.iterdir()) == [legal.name]  # no temporary files left
 
 
-def test_output_over_a_device_or_folder_is_refused(tmp_path, capsys):
-    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", "/dev/null"]))
-    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", str(tmp_path)]))
-    assert list(tmp_path.iterdir()) == []
+def test_output_over_a_special_file_or_folder_is_refused(tmp_path, capsys):
+    # A FIFO stands in for a device: before the fix, `-o /dev/null` renamed a regular file over
+    # the device node (never test that on the real /dev/null).
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", str(fifo)]))
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", str(folder)]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder"]
