@@ -4,6 +4,25 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 PROFILE ?= h100-fp8
 ARGS    ?=
+OUT     ?=
+CLI     := $(BIN)/python -m ling_compose
+
+# `make -C DIR render > file` must not put make's "Entering directory" lines into the YAML.
+# GNU make 4.4.1 and later honour this line for their own -C message too (their NEWS: MAKEFLAGS
+# set in a makefile takes effect at once); make 4.3 prints that line before reading this file,
+# and `render` then refuses to write YAML to stdout (see STDOUT_CLEAN).
+MAKEFLAGS += --no-print-directory
+# A "w" among the one-letter flags means make printed "Entering directory" on stdout anyway.
+DIR_LINES_ON_STDOUT = $(findstring w,$(filter-out --%,$(firstword $(MAKEFLAGS))))
+REFUSE_STDOUT = [ -t 1 ] || { \
+  echo "error: make printed 'Entering directory' on stdout (-C or -w, GNU make before" \
+  "4.4.1): YAML redirected from here would start with it" >&2; \
+  echo "Hint: let render write the file atomically: make -C DIR render OUT=docker-compose.yml" \
+  "(or run make --no-print-directory)" >&2; exit 2; }
+STDOUT_CLEAN = $(if $(DIR_LINES_ON_STDOUT),$(REFUSE_STDOUT),:)
+# make reports a failed recipe as "Error N" and itself exits 2: say the CLI's own code plainly.
+KEEP_CODE = || { code=$$?; echo "make: ling_compose exited with code $$code" \
+  "(README.md, Exit codes); make itself exits 2" >&2; exit $$code; }
 
 .DEFAULT_GOAL := help
 .PHONY: help install render stacks engine test e2e lint format typecheck bench up down status logs verify-flags flags-catalog
@@ -18,8 +37,9 @@ $(BIN)/.installed: pyproject.toml
 
 install: $(BIN)/.installed ## create .venv and install ling_compose with its dev tools
 
-render: install ## render PROFILE (default h100-fp8) to stdout, e.g. make render PROFILE=4090-int4 > docker-compose.yml
-	@$(BIN)/python -m ling_compose render $(PROFILE) $(ARGS)
+render: install ## render PROFILE (default h100-fp8) atomically to OUT=FILE, or to stdout without OUT
+	@$(if $(OUT),:,$(STDOUT_CLEAN))
+	@$(CLI) render $(PROFILE) $(if $(OUT),-o $(OUT)) $(ARGS) $(KEEP_CODE)
 
 stacks: install ## regenerate stacks/ and the generated tables in docs/
 	$(BIN)/python -m ling_compose.generate
@@ -49,16 +69,16 @@ e2e: install engine ## only the end-to-end tests against the real engine
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 up: install ## render PROFILE, bring it up, wait until it serves, smoke-test tools
-	$(BIN)/python -m ling_compose up $(PROFILE) $(ARGS)
+	@$(CLI) up $(PROFILE) $(ARGS) $(KEEP_CODE)
 
 down: install ## stop PROFILE's stack (keeps the weights volume)
-	$(BIN)/python -m ling_compose down $(PROFILE) $(ARGS)
+	@$(CLI) down $(PROFILE) $(ARGS) $(KEEP_CODE)
 
 status: install ## what runs, its health and endpoint
-	$(BIN)/python -m ling_compose status $(ARGS)
+	@$(CLI) status $(ARGS) $(KEEP_CODE)
 
 logs: install ## the stack's logs
-	$(BIN)/python -m ling_compose logs $(ARGS)
+	@$(CLI) logs $(ARGS) $(KEEP_CODE)
 
 verify-flags: install ## opt-in: feed every built-in stack's command to the real parsers of the pinned engines (~4.5 GB of venvs under .work/; ARGS=--build-llama builds llama-server)
 	$(BIN)/python -m tools.flagcat verify $(ARGS)

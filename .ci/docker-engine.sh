@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install and start a Docker engine for the e2e tests (recipe: shared/docker-here.md).
+# Install and start a Docker engine for the e2e tests (recipe: shared/docker-here.md), and
+# Docker Compose v2 beside it (.ci/compose-v2.sh).
 #
 # Usage:
 #   .ci/docker-engine.sh                       # the main engine, on /var/run/docker.sock,
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --no-gpu-hook) no_hook=1 ;;
     --socket) socket="$2"; shift ;;
     --stop) stop=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
     *) echo "docker-engine.sh: unknown argument $1" >&2; exit 2 ;;
   esac
   shift
@@ -65,6 +66,12 @@ if [ "$stop" = 1 ]; then
     say "no engine running on $host"
   fi
   exit 0
+fi
+
+# Docker Compose v2, the `docker compose` users run, is what the tests check rendered files with.
+if [ -z "$socket" ]; then
+  bash "$(dirname "$0")/compose-v2.sh" \
+    || say "warning: Docker Compose v2 is not installed (see above): tests that need it skip, or fail when CI=true"
 fi
 
 if docker -H "$host" info >/dev/null 2>&1; then
@@ -110,10 +117,32 @@ EOF
   path="$hookdir:$PATH"
   say "no-op nvidia-container-runtime-hook put on dockerd's PATH ($hookdir)"
 else
-  # Make sure no hook is reachable, or the second engine would register the driver too.
-  path="$(echo "$PATH" | tr ':' '\n' | grep -v 'ling-compose-engine/hook-bin' | paste -sd: -)"
-  if PATH="$path" command -v nvidia-container-runtime-hook >/dev/null 2>&1; then
-    say "warning: an nvidia-container-runtime-hook is on PATH; GPU requests will not fail"
+  # dockerd registers the driver when exec.LookPath finds the hook (moby daemon/nvidia_linux.go,
+  # init), so hide EVERY hook on PATH: ours, and the NVIDIA toolkit's on a real GPU host. A PATH
+  # folder holding one is replaced by a folder of symlinks to its other entries, because the hook
+  # usually sits in /usr/bin beside dockerd, containerd and runc, which the engine still needs.
+  hidden=()
+  new_path=()
+  IFS=: read -ra dirs <<< "$PATH"
+  for dir in "${dirs[@]}"; do
+    if [ -n "$dir" ] && [ -e "$dir/nvidia-container-runtime-hook" ]; then
+      mirror="$base/path/${#hidden[@]}"
+      rm -rf "$mirror" && mkdir -p "$mirror"
+      for entry in "$dir"/* "$dir"/.[!.]*; do
+        if [ -e "$entry" ] && [ "${entry##*/}" != nvidia-container-runtime-hook ]; then
+          ln -s "$entry" "$mirror/"
+        fi
+      done
+      hidden+=("$dir/nvidia-container-runtime-hook")
+      dir="$mirror"
+    fi
+    new_path+=("$dir")
+  done
+  path="$(IFS=:; echo "${new_path[*]}")"
+  if [ ${#hidden[@]} -gt 0 ]; then say "hid from this engine: ${hidden[*]}"; fi
+  if found="$(PATH="$path" command -v nvidia-container-runtime-hook)"; then
+    say "cannot hide $found from the engine: GPU requests would not fail"
+    exit 1
   fi
   say "starting without the NVIDIA hook"
 fi

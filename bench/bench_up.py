@@ -7,16 +7,19 @@
 - failure detection latency: the stand-in exits during load (logging STANDIN_EXIT_AT); measured
   to the moment `up` raises, with restart policy "no" and "unless-stopped";
 - `up` overhead: `up` (network, volume, labels, inspect-based wait) against a bare docker-py
-  `containers.run` plus a /health polling loop at the same interval on the same image.
+  `containers.run` plus a /health polling loop at the same interval on the same image;
+- `docker compose up -d --wait` on a rendered stack (h200-fp8, stand-in image): from the moment
+  the backend is ready to the moment Compose v2 returns, i.e. what the rendered healthcheck
+  costs users of Compose; next to the same figure for our own `up`.
 Needs a Docker engine (sudo .ci/docker-engine.sh) and root to build the stand-ins once.
 """
 
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -30,19 +33,12 @@ from ling_compose.errors import HealthError
 from ling_compose.runtime import down, up
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
-from tests.e2e.conftest import free_port, make_project
+from tests.e2e.conftest import free_port, make_project, render_runnable_stack, standin_stamp
 from tests.e2e.standins import build
+from tests.external import compose, compose_available
 
 POLL_S = 0.5  # ling_compose's default poll interval, used for both sides
 Q = SilentProgress()
-
-
-def _stamp(client: docker.DockerClient, container: str, key: str) -> float:
-    logs = client.containers.get(container).logs().decode()
-    match = re.search(rf"{key} (\d+\.\d+)", logs)
-    if not match:
-        raise RuntimeError(f"no {key} in the logs of {container}")
-    return float(match.group(1))
 
 
 def ready_latency(
@@ -56,7 +52,7 @@ def ready_latency(
         start = time.time()
         result = up(proj, runtime=rt, progress=Q, environ={}, smoke_test=False, timeout_s=120)
         returned = time.time()
-        ready_at = _stamp(client, result.container_ids["server"], "STANDIN_READY_AT")
+        ready_at = standin_stamp(client, result.container_ids["server"], "STANDIN_READY_AT")
         return returned - ready_at, returned - start
     finally:
         down(name, volumes=True, timeout_s=1, runtime=rt, progress=Q)
@@ -82,9 +78,25 @@ def failure_latency(
         else:
             raise RuntimeError("up did not fail")
         cid = rt.containers(name)[0].id
-        return reported - _stamp(client, cid, "STANDIN_EXIT_AT")
+        return reported - standin_stamp(client, cid, "STANDIN_EXIT_AT")
     finally:
         down(name, volumes=True, timeout_s=1, runtime=rt, progress=Q)
+
+
+def compose_wait_latency(image: str, client: docker.DockerClient, load: float) -> float:
+    """`docker compose up -d --wait` on a rendered stack: ready -> Compose returns."""
+    with tempfile.TemporaryDirectory(prefix="bench-compose-") as tmp:
+        stack = render_runnable_stack(
+            Path(tmp), "h200-fp8", image, env={"STANDIN_LOAD_SECONDS": str(load)}
+        )
+        try:
+            out = compose(["up", "-d", "--wait"], cwd=stack.folder, timeout=600)
+            returned = time.time()
+            if out.returncode != 0:
+                raise RuntimeError(f"docker compose up --wait failed: {out.stderr}")
+            return returned - standin_stamp(client, f"{stack.name}-server-1")
+        finally:
+            compose(["down", "--volumes", "--timeout", "1"], cwd=stack.folder)
 
 
 def bare_run(client: docker.DockerClient, image: str, load: float) -> float:
@@ -134,9 +146,19 @@ def main() -> int:
     fail_no = [failure_latency(rt, client, image, "no") for _ in range(args.runs)]
     fail_restart = [failure_latency(rt, client, image, "unless-stopped") for _ in range(args.runs)]
     bare = [bare_run(client, image, args.load) for _ in range(args.runs)]
+    with_compose = compose_available()
+    waits = (
+        [compose_wait_latency(image, client, args.load) for _ in range(args.runs)]
+        if with_compose
+        else []
+    )
 
     print(f"stand-in load time {args.load:.1f} s, poll interval {POLL_S} s, {args.runs} runs each")
     print(f"readiness detection latency (ready -> up returns):        {fmt(ready)}")
+    if with_compose:
+        print(f"docker compose up -d --wait (ready -> Compose returns):   {fmt(waits)}")
+    else:
+        print("docker compose up -d --wait: skipped, no Docker Compose v2 (.ci/compose-v2.sh)")
     print(f"failure detection latency, restart=no (exit -> error):     {fmt(fail_no)}")
     print(f"failure detection latency, restart=unless-stopped:         {fmt(fail_restart)}")
     print(f"up to ready, total (network+volume+create+start+wait):     {fmt(totals)}")

@@ -1,70 +1,151 @@
-"""Candidate layouts near a stack that does not fit: more GPUs, a shorter context, fewer
-concurrent sequences, or a built-in profile of the same precision (pure)."""
+"""Candidate layouts near a stack that does not fit: the parallelism its GPUs allow, more GPUs,
+a shorter context, fewer llama.cpp slots, or a built-in profile with the same context (pure).
+
+Every label is the command-line change that produces exactly the candidate stack (on top of
+the arguments already given, or after `profile NAME`), so a suggestion shown is a suggestion
+that works: check_fits re-plans each candidate and keeps only those that fit.
+"""
 
 from __future__ import annotations
 
+import json
+
 from ling_compose import catalog
 from ling_compose.models.backend import LlamaCppOptions, VLLMOptions
-from ling_compose.models.stack import Stack
-from ling_compose.plan import Suggestion, make_plan
+from ling_compose.models.stack import MAX_CONTEXT_YARN, Stack
+from ling_compose.plan import VLLM_TENSOR_PARALLEL, Suggestion, make_plan, parallelism
 
 GPU_COUNTS = (1, 2, 4, 8)
+SHORTEST_CONTEXT = 1024
+
+
+def layout_for(stack: Stack, count: int) -> tuple[int, int]:
+    """(tensor, pipeline) parallelism for `count` GPUs: all tensor parallel, except where vLLM
+    caps tensor parallel for this model (8 GPUs: 4 x 2)."""
+    if isinstance(stack.backend, VLLMOptions) and count not in VLLM_TENSOR_PARALLEL:
+        tp = max(t for t in VLLM_TENSOR_PARALLEL if count % t == 0)
+        return tp, count // tp
+    return count, 1
 
 
 def with_gpus(stack: Stack, count: int) -> Stack:
     """The stack on `count` GPUs of its type, parallelism re-derived."""
-    backend = stack.backend
-    tp, pp = count, 1
-    if isinstance(backend, VLLMOptions) and count == 8:
-        tp, pp = 4, 2  # vLLM caps tensor parallel at 4 for this model
+    tp, pp = layout_for(stack, count)
     return stack.model_copy(
         update={
             "hardware": stack.hardware.model_copy(update={"count": count}),
-            "backend": backend.model_copy(update={"tensor_parallel": tp, "pipeline_parallel": pp}),
+            "backend": stack.backend.model_copy(
+                update={"tensor_parallel": tp, "pipeline_parallel": pp}
+            ),
         }
     )
 
 
-def _power_of_two_at_most(n: int) -> int:
-    return 1 << (n.bit_length() - 1) if n >= 1 else 0
+def _parallel_args(stack: Stack, count: int, tp: int, pp: int) -> list[str]:
+    """The flags that make the loader produce (count, tp, pp) from this stack's arguments.
+
+    `--gpus N` alone re-derives tensor parallel as N / pipeline parallel, unless tensor parallel
+    was given: then it stays, so the label must name it."""
+    args = [f"--gpus {count}"] if count != stack.hardware.count else []
+    if pp != stack.backend.pipeline_parallel:
+        args.append(f"--pipeline-parallel {pp}")
+    given = stack.backend.tensor_parallel
+    if (given is not None or count // pp != tp) and given != tp:
+        args.append(f"--tensor-parallel {tp}")
+    return args
+
+
+def _with_serving(stack: Stack, **changes: int) -> Stack:
+    return stack.model_copy(update={"serving": stack.serving.model_copy(update=changes)})
+
+
+def _fits(stack: Stack) -> bool:
+    return make_plan(stack).fits
+
+
+def _parallelism_candidates(stack: Stack) -> list[Suggestion]:
+    out: list[Suggestion] = []
+    count, tp_now = stack.hardware.count, stack.backend.tensor_parallel
+    tp, pp = layout_for(stack, count)
+    if tp_now is not None and (tp_now, stack.backend.pipeline_parallel) != (tp, pp):
+        candidate = with_gpus(stack, count)
+        out.append((" ".join(_parallel_args(stack, count, tp, pp)), candidate))
+    for more in GPU_COUNTS:
+        if more <= count:
+            continue
+        candidate = with_gpus(stack, more)
+        if _fits(candidate):
+            tp, pp = layout_for(stack, more)
+            out.append((" ".join(_parallel_args(stack, more, tp, pp)), candidate))
+            break  # the smallest count that fits is the nearest
+    return out
+
+
+def _context_candidate(stack: Stack) -> list[Suggestion]:
+    """The longest power-of-two context (up to the model's limit) that fits as the stack is."""
+    context = MAX_CONTEXT_YARN
+    while context >= SHORTEST_CONTEXT:
+        if context < stack.serving.context_length:
+            candidate = _with_serving(stack, context_length=context)
+            if _fits(candidate):
+                return [(f"--context-length {context}", candidate)]
+        context //= 2
+    return []
+
+
+def _concurrency_candidate(stack: Stack) -> list[Suggestion]:
+    """llama.cpp slots each own a full context: the most slots that fit."""
+    if not isinstance(stack.backend, LlamaCppOptions):
+        return []  # vLLM and SGLang share their pools: concurrency alone never stops them
+    for slots in range(stack.serving.concurrency - 1, 0, -1):
+        candidate = _with_serving(stack, concurrency=slots)
+        if _fits(candidate):
+            return [(f"--concurrency {slots}", candidate)]
+    return []
+
+
+def _profile_candidates(stack: Stack) -> list[Suggestion]:
+    """Built-in profiles with this stack's context: what the user asked for, on hardware that
+    holds it (each profile keeps its own running-sequence cap, chosen for its hardware). Same
+    precision first (least memory first), then the same GPU."""
+    from ling_compose.loader import resolve  # loader imports plan; keep this module import-light
+
+    profiles = [(name, resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
+    same_precision = sorted(
+        (p for p in profiles if p[1].checkpoint.precision == stack.checkpoint.precision),
+        key=lambda p: (p[1].hardware.count * p[1].hardware.gpu.memory_gib, p[0]),
+    )
+    same_gpu = [p for p in profiles if p[1].hardware.gpu.key == stack.hardware.gpu.key]
+    out: list[Suggestion] = []
+    context = stack.serving.context_length
+    for name, base in dict(same_precision + same_gpu).items():
+        if base.serving.context_length == context:
+            out.append((f"profile {name}", base))
+        else:
+            label = f"profile {name} --context-length {context}"
+            out.append((label, _with_serving(base, context_length=context)))
+    return out
+
+
+def _identity(stack: Stack) -> str:
+    """What the plan depends on, with parallelism resolved: two stacks alike here are one layout."""
+    dump = stack.model_dump(
+        mode="json", exclude={"name", "description", "guide_note", "guide_claim"}
+    )
+    dump["backend"].update(
+        zip(("tensor_parallel", "pipeline_parallel"), parallelism(stack), strict=False)
+    )
+    return json.dumps(dump, sort_keys=True)
 
 
 def nearest(stack: Stack) -> list[Suggestion]:
     """Suggestions in order of how little they change; check_fits keeps those that fit."""
-    from ling_compose.loader import resolve  # loader imports plan; keep this module import-light
-
-    out: list[Suggestion] = []
-    if not isinstance(stack.backend, LlamaCppOptions):
-        for count in GPU_COUNTS:
-            candidate = with_gpus(stack, count)
-            if count > stack.hardware.count and make_plan(candidate).fits:
-                out.append((f"--gpus {count}", candidate))
-                break  # the smallest count that fits is the nearest
-    plan = make_plan(stack)
-    context = _power_of_two_at_most(plan.max_context_at_1)
-    if 1024 <= context < stack.serving.context_length:
-        serving = stack.serving.model_copy(update={"context_length": context})
-        out.append((f"--context-length {context}", stack.model_copy(update={"serving": serving})))
-    if 1 <= plan.max_concurrency_at_context < stack.serving.concurrency:
-        serving = stack.serving.model_copy(update={"concurrency": plan.max_concurrency_at_context})
-        out.append(
-            (
-                f"--concurrency {plan.max_concurrency_at_context}",
-                stack.model_copy(update={"serving": serving}),
-            )
-        )
-    # Built-in profiles of the same precision, smallest first, then those on the same GPU.
-    profiles = [(name, resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
-    same_gpu = [p for p in profiles if p[1].hardware.gpu.key == stack.hardware.gpu.key]
-    same_precision = sorted(
-        (p for p in profiles if p[1].checkpoint.precision == stack.checkpoint.precision),
-        key=lambda p: (p[1].hardware.count * p[1].hardware.gpu.memory_gb, p[0]),
-    )
-    seen: set[str] = set()
-    for name, candidate in same_precision + same_gpu:
-        if name in seen or candidate == stack:
-            continue
-        seen.add(name)
-        label = f"profile {name}" + (" as built in" if name == stack.name else "")
-        out.append((label, candidate))
-    return out
+    out = _parallelism_candidates(stack) + _context_candidate(stack)
+    out += _concurrency_candidate(stack) + _profile_candidates(stack)
+    seen = {_identity(stack)}
+    unique: list[Suggestion] = []
+    for label, candidate in out:
+        if _identity(candidate) not in seen:
+            seen.add(_identity(candidate))
+            unique.append((label, candidate))
+    return unique

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ling_compose.commands import COMMAND_MODULES
-from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError
+from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError, cli_command
 from ling_compose.text import lines
 from ling_compose.version import __version__
 
@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()
     )
     parser = _Parser(
-        prog="ling-compose",
+        prog=cli_command(),
         description="Compile typed Ling-2.6-flash serving stacks into Docker Compose files.",
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,

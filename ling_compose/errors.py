@@ -6,6 +6,11 @@ LingComposeError or a subclass.
 
 from __future__ import annotations
 
+import os
+import shlex
+import shutil
+import sys
+
 
 class LingComposeError(Exception):
     """Base class. `exit_code` is what the CLI returns; `hint` is the one-line remedy."""
@@ -68,3 +73,34 @@ EXIT_CODES: dict[int, str] = {
     5: "no GPU detected",
     130: "interrupted (Ctrl-C)",
 }
+
+
+def cli_command() -> str:
+    """The command that runs this CLI from the user's shell, for hints that name a command.
+
+    `ling-compose` is only on PATH inside an activated venv; from a fresh clone the working
+    form is `.venv/bin/python -m ling_compose`. So name what was run, as the user can type it.
+    """
+    script = sys.argv[0] if sys.argv else ""
+    if os.path.basename(script) == "ling-compose":
+        return (
+            "ling-compose" if _same_file(shutil.which("ling-compose"), script) else _typed(script)
+        )
+    for name in ("python", "python3"):
+        if _same_file(shutil.which(name), sys.executable):
+            return f"{name} -m ling_compose"
+    return f"{_typed(sys.executable)} -m ling_compose"
+
+
+def _same_file(found: str | None, path: str) -> bool:
+    # abspath, not realpath: a venv's python is a symlink to the system one, yet not the same.
+    return found is not None and os.path.abspath(found) == os.path.abspath(path)
+
+
+def _typed(path: str) -> str:
+    """PATH relative to the working directory when under it (shorter), else absolute."""
+    absolute = os.path.abspath(path)
+    relative = os.path.relpath(absolute)
+    if relative.startswith(".."):
+        return shlex.quote(absolute)
+    return shlex.quote(relative if os.sep in relative else f".{os.sep}{relative}")

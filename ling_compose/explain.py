@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from ling_compose import physics
 from ling_compose.backends import DEFAULT_PORTS
 from ling_compose.compose import SERVICE_NAME, Compiled
 from ling_compose.loader import Overrides
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
-from ling_compose.plan import Plan
+from ling_compose.plan import STATE_BYTES_PER_VALUE, Plan
 
 Row = tuple[str, str, str]  # setting, value, why
 
@@ -32,8 +33,9 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
             "gpus",
             f"{hw.count} x {gpu.name}",
             _source(ov.gpus or ov.gpu, "profile")
-            + f"; {gpu.memory_gib:.1f} GiB, cc {gpu.compute_capability}, "
-            f"{gpu.memory_bandwidth_gbs:g} GB/s, {gpu.max_shared_memory_per_block_kb} KB shared/block",
+            + f"; {gpu.memory_gib:.1f} GiB ({gpu.memory_mib} MiB per the driver), "
+            f"cc {gpu.compute_capability}, {gpu.memory_bandwidth_gbs:g} GB/s datasheet "
+            f"({gpu.achievable_read_gbs:.0f} achievable), {gpu.max_shared_memory_per_block_kb} KB shared/block",
         ),
         (
             "checkpoint",
@@ -76,7 +78,8 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
             "concurrency",
             str(plan.concurrency),
             _source(ov.concurrency, "profile")
-            + f"; {plan.max_concurrency_at_context} fit at this context",
+            + f"; {plan.sequences_at_full_context} fit at full context {plan.context_length} "
+            f"({plan.kv_pool_tokens:,} tokens in the KV pool)",
         ),
         (
             "tool-call parser",
@@ -115,16 +118,25 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
 
 def plan_lines(plan: Plan) -> list[str]:
     g = plan.gpu
+    kv_value_bytes = g.kv_bytes_per_token / (physics.MLA_LAYERS * physics.MLA_VALUES_PER_TOKEN)
+    state_value_bytes = STATE_BYTES_PER_VALUE[plan.engine]
     lines = [
         f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
-        f"per GPU: {g.total:.1f} GiB total, {g.usable:.1f} GiB usable = {g.usable_note}",
-        f"  weights shard           {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded)",
-        f"  activation reserve      {g.reserve:8.2f} GiB  (estimate: activations, CUDA graphs, NCCL)",
-        f"  left for cache + state  {g.cache_budget:8.2f} GiB",
-        f"  KV per sequence         {g.kv_per_seq_at_context:8.3f} GiB  (4 MLA layers x 576 values x 2 B x {plan.context_length} tokens)",
-        f"  linear state / sequence {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x fp32 / TP)",
-        f"  needed at {plan.concurrency} sequences {g.cache_needed:8.2f} GiB",
+        f"per GPU: {g.total:.2f} GiB total ({g.total_note}), {g.usable:.1f} GiB usable = {g.usable_note}",
+        f"  weights shard              {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded)",
+        f"  activation reserve         {g.reserve:8.2f} GiB  (estimate: activations, CUDA graphs, NCCL)",
+        f"  left for KV cache + state  {g.cache_budget:8.2f} GiB  ({g.pool_note})",
+        f"  KV per sequence            {g.kv_per_seq_at_context:8.3f} GiB  (4 MLA layers x 576 values x {kv_value_bytes:g} B x {plan.context_length} tokens)",
+        f"  linear state per sequence  {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x {state_value_bytes} B, {g.state_note}; / TP)",
     ]
+    if g.state_pool and plan.engine == "sglang":
+        lines += [
+            f"  KV pool                    {g.kv_pool:8.2f} GiB",
+            f"  linear-state pool          {g.state_pool:8.2f} GiB  (caps running requests at {plan.running_cap})",
+        ]
+    lines.append(
+        f"  {plan.concurrency} sequences at full context {g.cache_needed:7.2f} GiB  ({plan.concurrency} x {g.per_seq_at_context:.3f})"
+    )
     if plan.host:
         h = plan.host
         lines += [
@@ -133,11 +145,22 @@ def plan_lines(plan: Plan) -> list[str]:
         ]
     t = plan.throughput
     lines += [
+        f"tokens in the KV pool: {plan.kv_pool_tokens:,}",
+        f"sequences at full context {plan.context_length}: {plan.sequences_at_full_context}",
         f"largest context at 1 sequence: {plan.max_context_at_1}",
-        f"most sequences at context {plan.context_length}: {plan.max_concurrency_at_context}",
-        f"decode ceiling: {t.single_stream_tok_s:.0f} tok/s single stream, {t.aggregate_tok_s:.0f} tok/s aggregate "
-        f"at {t.at_concurrency} sequences ({t.active_gb_per_token:.2f} GB read per token; bound by {t.bound_by}; "
-        "real throughput is lower)",
+        f"running sequences allowed: {plan.concurrency}"
+        + (
+            f" (SGLang's state pool caps them at {plan.running_cap})"
+            if plan.engine == "sglang" and plan.running_cap is not None
+            else ""
+        ),
+        f"decode ceiling at datasheet bandwidth ({t.datasheet_gbs:.0f} GB/s per GPU): "
+        f"{t.single_stream_tok_s:.0f} tok/s single stream, {t.aggregate_tok_s:.0f} tok/s aggregate at "
+        f"{t.at_concurrency} sequences",
+        f"decode ceiling at achievable bandwidth ({t.achievable_gbs:.0f} GB/s per GPU; {t.achievable_note}): "
+        f"{t.single_stream_tok_s_achievable:.0f} tok/s single stream, {t.aggregate_tok_s_achievable:.0f} tok/s "
+        f"aggregate",
+        f"  ({t.active_gb_per_token:.2f} GB read per token; bound by {t.bound_by}; real throughput is lower)",
         "verdict: " + ("fits" if plan.fits else "DOES NOT FIT"),
     ]
     lines += [f"  problem: {p}" for p in plan.problems]

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ling_compose import catalog
 from ling_compose.compose import compile_stack
-from ling_compose.loader import resolve
+from ling_compose.loader import load_stack
 from ling_compose.output import write_atomic
 from ling_compose.stackdir import _ENV, stack_files
 
@@ -21,11 +21,9 @@ PROFILES_DOC = "docs/profiles.md"
 def generated_files() -> dict[str, str]:
     """Repository-relative path → text, for every generated file."""
     files: dict[str, str] = {}
-    compiled = [
-        compile_stack(resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()
-    ]
+    compiled = [compile_stack(load_stack(name)) for name in catalog.builtin_profiles()]
     for c in compiled:
-        for filename, text in stack_files(c).items():
+        for filename, text in stack_files(c, regenerate="make stacks").items():
             files[f"{STACKS_DIR}/{c.stack.name}/{filename}"] = text
     files[PROFILES_DOC] = _ENV.get_template("profiles.md.j2").render(
         compiled=compiled, gpus=list(catalog.gpus().values())

@@ -29,8 +29,8 @@ def guide_stack(stack: Stack) -> Stack | None:
     guided = stack
     if claim.gpus is not None and claim.gpus != stack.hardware.count:
         guided = with_gpus(guided, claim.gpus)
-    if claim.host_ram_gb is not None:
-        hardware = guided.hardware.model_copy(update={"host_ram_gb": claim.host_ram_gb})
+    if claim.host_ram_gib is not None:
+        hardware = guided.hardware.model_copy(update={"host_ram_gib": claim.host_ram_gib})
         guided = guided.model_copy(update={"hardware": hardware})
     if claim.all_on_gpu and isinstance(guided.backend, LlamaCppOptions):
         guided = guided.model_copy(
@@ -46,7 +46,7 @@ def check_guide(stack: Stack) -> GuideVerdict | None:
     claim = stack.guide_claim
     guided_plan = make_plan(guided)
     hw = guided.hardware
-    layout = f"{hw.count} x {hw.gpu.name}, host RAM {hw.host_ram_gb:g} GB" + (
+    layout = f"{hw.count} x {hw.gpu.name}, host RAM {hw.host_ram_gib:g} GiB" + (
         ", every layer on the GPU" if claim.all_on_gpu else ""
     )
     # The speed claim is judged on the layout that can actually run it.

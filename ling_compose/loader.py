@@ -10,52 +10,22 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
-from ling_compose import catalog
-from ling_compose.errors import ConfigError
-from ling_compose.models.backend import Engine, ImageReference, ParallelSize
-from ling_compose.models.hardware import GpuCount, Hardware, HostRamGB
+from ling_compose import catalog, recipe
+from ling_compose.errors import ConfigError, cli_command
+from ling_compose.models.hardware import Hardware
+
+# Overrides moved beside its flag table (models/overrides.py); this is where callers find it.
+from ling_compose.models.overrides import Overrides as Overrides
 from ling_compose.models.stack import (
     PROFILE_NAME_PATTERN,
     PROFILE_NAME_RULE,
-    BindAddress,
-    Concurrency,
-    ContextLength,
-    EnvVarName,
-    Port,
+    Origin,
     ProfilesFile,
     ProfileSpec,
-    ServedModelName,
-    ServerArgument,
     Stack,
 )
-
-
-class Overrides(BaseModel):
-    """Changes to a profile, from the CLI or the API. None means 'keep the profile's value'.
-
-    Each field has the type and bounds of the profile field it replaces, so a bad value fails
-    here, naming the override (the CLI maps the field to its flag)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-    engine: Engine | None = None
-    gpus: GpuCount | None = None
-    gpu: str | None = None
-    host_ram_gb: HostRamGB | None = None
-    checkpoint: str | None = None
-    tensor_parallel: ParallelSize | None = None
-    pipeline_parallel: ParallelSize | None = None
-    image: ImageReference | None = None
-    context_length: ContextLength | None = None
-    concurrency: Concurrency | None = None
-    port: Port | None = None
-    bind: BindAddress | None = None
-    served_model_name: ServedModelName | None = None
-    api_key_env: EnvVarName | None = None
-    tool_calling: bool | None = None
-    extra_args: list[ServerArgument] = Field(default_factory=list)
 
 
 def is_loopback(address: str) -> bool:
@@ -67,9 +37,20 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f"did you mean '{close[0]}'? " if close else ""
 
 
-def unknown_key_hint(key: str, known: list[str]) -> str:
-    """Hint for a catalogue key that does not exist (GPU, checkpoint)."""
-    return did_you_mean(key, known) + "known: " + ", ".join(known)
+def unknown_key_hint(key: str, known: list[str], named: list[str] | None = None) -> str:
+    """Hint for a catalogue key that does not exist (GPU, checkpoint): the keys the word names
+    (`named`, from catalog.gpu_keys_named), else the closest spelling, then every known key."""
+    guess = (
+        f"did you mean {' or '.join(repr(k) for k in named)}? "
+        if named
+        else did_you_mean(key, known)
+    )
+    return guess + "known: " + ", ".join(known)
+
+
+def unknown_gpu_hint(key: str) -> str:
+    # 'h100' means h100-sxm-80gb, not h200 (the closest spelling)
+    return unknown_key_hint(key, list(catalog.gpus()), catalog.gpu_keys_named(key))
 
 
 def _validation_message(err: ValidationError, where: str) -> str:
@@ -275,7 +256,7 @@ def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     except ValidationError as err:
         raise ConfigError(
             _validation_message(err, str(path)),
-            hint="`ling-compose schema` prints the JSON schema of this file",
+            hint=f"`{cli_command()} schema` prints the JSON schema of this file",
         ) from err
 
 
@@ -312,7 +293,7 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     backend = _given(
         tensor_parallel=ov.tensor_parallel, pipeline_parallel=ov.pipeline_parallel, image=ov.image
     )
-    hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gb=ov.host_ram_gb)
+    hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gib=ov.host_ram_gib)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
     serving = _given(
@@ -333,17 +314,21 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         return ProfileSpec.model_validate(_merge(data, changes))
     except ValidationError as err:
         raise ConfigError(
-            _validation_message(err, "override"), hint="see `ling-compose render --help`"
+            _validation_message(err, "override"), hint=f"see `{cli_command()} render --help`"
         ) from err
 
 
-def resolve(name: str, spec: ProfileSpec) -> Stack:
-    """Replace catalogue keys by their objects and check cross-field rules."""
+def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack:
+    """Replace catalogue keys by their objects and check cross-field rules.
+
+    `origin` is the CLI command that reproduces the stack (load_stack knows it); None, the
+    default, says it was built in Python, and headers say so.
+    """
     gpus, ckpts = catalog.gpus(), catalog.checkpoints()
     if spec.hardware.gpu not in gpus:
         raise ConfigError(
             f"{name}: hardware.gpu: unknown GPU '{spec.hardware.gpu}'",
-            hint=unknown_key_hint(spec.hardware.gpu, list(gpus)),
+            hint=unknown_gpu_hint(spec.hardware.gpu),
         )
     if spec.checkpoint not in ckpts:
         raise ConfigError(
@@ -364,7 +349,7 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         hardware=Hardware(
             gpu=gpus[hw.gpu],
             count=hw.count,
-            host_ram_gb=hw.host_ram_gb,
+            host_ram_gib=hw.host_ram_gib,
             host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
         ),
         checkpoint=ckpts[spec.checkpoint],
@@ -372,6 +357,7 @@ def resolve(name: str, spec: ProfileSpec) -> Stack:
         serving=serving,
         guide_note=spec.guide_note,
         guide_claim=spec.guide_claim,
+        origin=origin,
     )
 
 
@@ -380,7 +366,7 @@ def profile_spec(name: str, profiles_file: Path | None = None) -> ProfileSpec:
     if name not in profiles:
         raise ConfigError(
             f"unknown profile '{name}'",
-            hint=did_you_mean(name, list(profiles)) + "`ling-compose list` shows them all",
+            hint=did_you_mean(name, list(profiles)) + f"`{cli_command()} list` shows them all",
         )
     return profiles[name]
 
@@ -392,4 +378,5 @@ def load_stack(
     spec = profile_spec(name, profiles_file)
     if overrides is not None:
         spec = apply_overrides(spec, overrides)
-    return resolve(name, spec)
+    changes = overrides.model_dump() if overrides is not None else {}
+    return resolve(name, spec, recipe.origin(name, changes, profiles_file))

@@ -21,9 +21,27 @@ def _cannot_write(path: Path, err: OSError) -> ConfigError:
     )
 
 
+def _umask() -> int:
+    # Python 3.11 has no os.getumask(): setting it is the only way to read it.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _mode_for(path: Path) -> int:
+    """An existing file keeps its mode; a new one gets what open() would give it (umask)."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        return 0o666 & ~_umask()
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, then rename it over `path`. Only a regular
-    file is ever replaced: a device (/dev/null) or a folder at `path` is refused."""
+    file is ever replaced: a device (/dev/null) or a folder at `path` is refused.
+
+    mkstemp creates the temporary file 0600; it gets the mode the file would have had with a
+    plain write, since no secret ever goes into these files (they say `${HF_TOKEN}`)."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         if not directory.is_dir():
@@ -35,6 +53,7 @@ def write_atomic(path: Path, text: str) -> None:
                 f"{path}: exists and is not a regular file", hint="write to a file name"
             )
         data = text.encode("utf-8")
+        mode = _mode_for(path)
         fd, tmp = tempfile.mkstemp(prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX, dir=directory)
     except OSError as err:
         raise _cannot_write(path, err) from err
@@ -45,6 +64,7 @@ def write_atomic(path: Path, text: str) -> None:
         ) from err
     try:
         with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
             handle.write(data)
         os.replace(tmp, path)
     except OSError as err:

@@ -26,9 +26,12 @@ EXPERTS_PER_TOKEN = 8
 ROUTED_EXPERT_PARAMS = (TOTAL_PARAMS - ACTIVE_PARAMS) / (1 - EXPERTS_PER_TOKEN / NUM_EXPERTS)
 
 # MLA latent cache: (kv_lora_rank + rope dim) values per token per MLA layer, BF16.
-KV_BYTES_PER_TOKEN_BF16 = (KV_LORA_RANK + ROPE_HEAD_DIM) * 2 * MLA_LAYERS  # 4,608
-# Lightning linear-attention state: one head_dim x head_dim fp32 matrix per head per linear layer.
-LINEAR_STATE_BYTES_PER_SEQ = LINEAR_LAYERS * ATTENTION_HEADS * HEAD_DIM * HEAD_DIM * 4  # 56 MiB
+MLA_VALUES_PER_TOKEN = KV_LORA_RANK + ROPE_HEAD_DIM  # 576
+KV_BYTES_PER_TOKEN_BF16 = MLA_VALUES_PER_TOKEN * 2 * MLA_LAYERS  # 4,608
+# Lightning linear-attention state: one head_dim x head_dim matrix per head per linear layer,
+# whatever the context: 14,680,064 values per sequence (56 MiB in fp32, 28 MiB in bf16; the
+# dtype is the engine's choice, plan.STATE_BYTES_PER_VALUE).
+LINEAR_STATE_VALUES_PER_SEQ = LINEAR_LAYERS * ATTENTION_HEADS * HEAD_DIM * HEAD_DIM
 
 
 def kv_bytes_per_token(fp8_cache: bool) -> float:

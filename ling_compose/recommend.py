@@ -33,12 +33,12 @@ class Candidate:
         return not self.rejected_because
 
 
-def on_host(stack: Stack, gpu: GPU, count: int, host_ram_gb: float | None) -> Stack:
+def on_host(stack: Stack, gpu: GPU, count: int, host_ram_gib: float | None) -> Stack:
     """The stack moved onto `count` GPUs of type `gpu`, with the host's RAM."""
     hardware = Hardware(
         gpu=gpu,
         count=count,
-        host_ram_gb=host_ram_gb if host_ram_gb is not None else stack.hardware.host_ram_gb,
+        host_ram_gib=host_ram_gib if host_ram_gib is not None else stack.hardware.host_ram_gib,
         host_ram_bandwidth_gbs=stack.hardware.host_ram_bandwidth_gbs,
     )
     return with_gpus(stack.model_copy(update={"hardware": hardware}), count)
@@ -57,7 +57,7 @@ def _candidate(name: str, stack: Stack, same_layout: bool, plan: Plan | None = N
     )
 
 
-def candidates_for(gpu: GPU, available: int, host_ram_gb: float | None) -> list[Candidate]:
+def candidates_for(gpu: GPU, available: int, host_ram_gib: float | None) -> list[Candidate]:
     """Every built-in profile considered for `available` GPUs of type `gpu`."""
     out: list[Candidate] = []
     seen: set[tuple[str, str, int]] = set()
@@ -65,13 +65,15 @@ def candidates_for(gpu: GPU, available: int, host_ram_gb: float | None) -> list[
     # Profiles written for this GPU come first, so a derived twin never hides them.
     for name, base in bases:
         if base.hardware.gpu.key == gpu.key and base.hardware.count <= available:
-            out.append(_candidate(name, on_host(base, gpu, base.hardware.count, host_ram_gb), True))
+            out.append(
+                _candidate(name, on_host(base, gpu, base.hardware.count, host_ram_gib), True)
+            )
             seen.add((base.checkpoint.key, base.backend.engine, base.hardware.count))
     for name, base in bases:
         if base.hardware.gpu.key == gpu.key and base.hardware.count <= available:
             continue
         counts = [1] if isinstance(base.backend, LlamaCppOptions) else list(GPU_COUNTS)
-        tried = [on_host(base, gpu, n, host_ram_gb) for n in counts if n <= available]
+        tried = [on_host(base, gpu, n, host_ram_gib) for n in counts if n <= available]
         if not tried:
             continue
         plans = [make_plan(s) for s in tried]
@@ -97,9 +99,9 @@ def rank(candidates: list[Candidate]) -> list[Candidate]:
     return sorted(candidates, key=score, reverse=True)
 
 
-def recommend(groups: list[tuple[GPU, int]], host_ram_gb: float | None) -> list[Candidate]:
+def recommend(groups: list[tuple[GPU, int]], host_ram_gib: float | None) -> list[Candidate]:
     """Ranked candidates over every GPU type of the host (a mixed host is planned per type)."""
     found: list[Candidate] = []
     for gpu, count in groups:
-        found += candidates_for(gpu, count, host_ram_gb)
+        found += candidates_for(gpu, count, host_ram_gib)
     return rank(found)

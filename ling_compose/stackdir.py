@@ -9,6 +9,7 @@ import jinja2
 from ling_compose.compose import SERVICE_NAME, Compiled, render_yaml
 from ling_compose.errors import ConfigError
 from ling_compose.output import write_atomic
+from ling_compose.recipe import render_command
 
 _ENV = jinja2.Environment(
     loader=jinja2.PackageLoader("ling_compose", "templates"),
@@ -20,11 +21,14 @@ _ENV = jinja2.Environment(
 )
 
 
-def stack_files(compiled: Compiled) -> dict[str, str]:
-    """File name → text, for one compiled stack."""
+def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
+    """File name → text, for one compiled stack; `regenerate`: the command that remakes them
+    (None: the stack was built in Python, and no command does)."""
     service = compiled.project.services[SERVICE_NAME]
     context = {
+        "regenerate": regenerate,
         "stack": compiled.stack,
+        "project": compiled.project.name,
         "plan": compiled.plan,
         "service": service,
         "endpoint": compiled.endpoint,
@@ -38,7 +42,9 @@ def stack_files(compiled: Compiled) -> dict[str, str]:
 
 
 def write_stack_dir(compiled: Compiled, directory: Path) -> list[Path]:
-    files = stack_files(compiled)  # rendered first: a template error creates nothing
+    origin = compiled.stack.origin
+    regenerate = render_command(origin, "--stack-dir", str(directory)) if origin else None
+    files = stack_files(compiled, regenerate)  # rendered first: a template error creates nothing
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from functools import cache
 from importlib import resources
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -26,22 +29,43 @@ def read_builtin(filename: str) -> Any:
     return load_yaml(resources.files(__package__).joinpath(filename).read_text(encoding="utf-8"))
 
 
+# The accessors are cached for the process, so what they return is read-only: frozen models with
+# tuples for sequences, in mappings that refuse item assignment (a caller cannot change a GPU or
+# a profile for every later caller).
+
+
 @cache
-def gpus() -> dict[str, GPU]:
+def gpus() -> Mapping[str, GPU]:
     """The GPU catalogue, by key."""
-    return {
-        g.key: g for g in (GPU.model_validate(item) for item in read_builtin("gpus.yaml")["gpus"])
-    }
+    items = (GPU.model_validate(item) for item in read_builtin("gpus.yaml")["gpus"])
+    return MappingProxyType({g.key: g for g in items})
 
 
 @cache
-def checkpoints() -> dict[str, Checkpoint]:
+def checkpoints() -> Mapping[str, Checkpoint]:
     """The checkpoint catalogue, by key."""
     items = read_builtin("checkpoints.yaml")["checkpoints"]
-    return {c.key: c for c in (Checkpoint.model_validate(item) for item in items)}
+    return MappingProxyType({c.key: c for c in (Checkpoint.model_validate(i) for i in items)})
 
 
 @cache
-def builtin_profiles() -> dict[str, ProfileSpec]:
+def builtin_profiles() -> Mapping[str, ProfileSpec]:
     """The built-in profiles, by name, in file order."""
-    return ProfilesFile.model_validate(read_builtin("profiles.yaml")).profiles
+    return MappingProxyType(ProfilesFile.model_validate(read_builtin("profiles.yaml")).profiles)
+
+
+def _squeezed(text: str) -> str:
+    return re.sub(r"[\s_-]+", "", text.lower())
+
+
+def gpu_keys_named(word: str) -> list[str]:
+    """Catalogue keys a user probably means by `word` ('h100', 'A100', 'rtx4090'): the word inside
+    a key, a name or a `match` string, ignoring case, spaces and dashes."""
+    wanted = _squeezed(word)
+    if not wanted:
+        return []
+    return [
+        g.key
+        for g in gpus().values()
+        if any(wanted in _squeezed(name) for name in (g.key, g.name, *g.match))
+    ]

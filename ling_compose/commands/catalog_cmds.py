@@ -60,7 +60,7 @@ def run_list(args: argparse.Namespace) -> int:
                 [
                     "key",
                     "name",
-                    "memory_gb",
+                    "memory_mib",
                     "compute_capability",
                     "memory_bandwidth_gbs",
                     "max_shared_memory_per_block_kb",

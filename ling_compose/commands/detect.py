@@ -75,7 +75,7 @@ def format_table(hardware: DetectedHardware) -> str:
         else "CUDA version unknown"
     )
     lines.append(f"Driver:   {hardware.driver_version}, {cuda}")
-    ram = f"{hardware.host_ram_gb:.1f} GB" if hardware.host_ram_gb is not None else "unknown"
+    ram = f"{hardware.host_ram_gib:.1f} GiB" if hardware.host_ram_gib is not None else "unknown"
     lines.append(f"Host RAM: {ram}")
     lines.append(f"Source:   {hardware.source}")
     notes = [*hardware.notes, *(f"GPU {g.index}: {n}" for g in hardware.gpus for n in g.notes)]

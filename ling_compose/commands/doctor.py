@@ -16,7 +16,6 @@ from ling_compose.hardware.preflight import (
     real_probes,
     run_checks,
 )
-from ling_compose.models.hardware import GB, GIB
 
 _MARK = {"ok": "ok", "warn": "WARN", "fail": "FAIL"}
 
@@ -64,19 +63,19 @@ def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
 
     Disk = the checkpoint's size on disk; host RAM = the plan's host budget when experts are
     offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the backend's
-    `cuda_version` for a built image, else 13.0.
+    CUDA_VERSION build arg for a built image, else 13.0.
     """
     stack, plan = compiled.stack, compiled.plan
     service = compiled.project.services[SERVICE_NAME]
     cuda = image_cuda(service.image)
     if cuda is None and service.build is not None:
-        built_on = getattr(stack.backend, "cuda_version", None)
+        built_on = service.build.args.get("CUDA_VERSION")
         cuda = ".".join(str(built_on).split(".")[:2]) if built_on else None
     return PreflightRequirements(
         gpu_key=stack.hardware.gpu.key,
         gpu_count=stack.hardware.count,
-        min_host_ram_gb=round(plan.host.needed * GIB / GB, 1) if plan.host else 0.0,
-        disk_gb_needed=round(stack.checkpoint.size_on_disk_gib * GIB / GB, 1),
+        min_host_ram_gib=round(plan.host.needed, 1) if plan.host else 0.0,
+        disk_gib_needed=round(stack.checkpoint.size_on_disk_gib, 1),
         min_driver_cuda=cuda or "13.0",
         image=service.image,
     )

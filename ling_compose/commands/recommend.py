@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from ling_compose.commands.table import print_json, print_table
-from ling_compose.errors import HardwareError
+from ling_compose.errors import HardwareError, cli_command
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
 from ling_compose.recommend import Candidate, recommend
 
@@ -26,9 +26,9 @@ def ranked_for_this_host() -> tuple[DetectedHardware, list[Candidate]]:
     if not groups:
         raise HardwareError(
             "no detected GPU could be described well enough to plan for",
-            hint="run `ling-compose detect` to see what was read",
+            hint=f"run `{cli_command()} detect` to see what was read",
         )
-    return detected, recommend(groups, detected.host_ram_gb)
+    return detected, recommend(groups, detected.host_ram_gib)
 
 
 def best_for_this_host() -> Candidate:
@@ -39,7 +39,7 @@ def best_for_this_host() -> Candidate:
         reasons = "; ".join(f"{c.label}: {c.rejected_because[0]}" for c in ranked[:3])
         raise HardwareError(
             f"no layout of Ling-2.6-flash fits this host ({detected.count} GPU(s)): {reasons}",
-            hint="`ling-compose recommend --all` lists every layout with its reasons",
+            hint=f"`{cli_command()} recommend --all` lists every layout with its reasons",
         )
     best = fitting[0]
     print(

@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 import urllib.parse
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,11 +14,12 @@ from ling_compose.commands.flag_types import SECONDS, number_in
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table, print_json
 from ling_compose.compose_check import check_compose
-from ling_compose.errors import ConfigError, UsageError
+from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import read_compose_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
+from ling_compose.runtime.engine_report import Figure, report_lines
 from ling_compose.runtime.health import DEFAULT_TIMEOUT_S
 
 if TYPE_CHECKING:  # not subscriptable at run time
@@ -123,14 +125,14 @@ def load_compose_file(path: Path) -> ComposeProject:
             f"{path}: Compose would refuse it: "
             + "; ".join(map(str, problems[:3]))
             + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
-            hint=f"`ling-compose validate -f {path}` lists every problem",
+            hint=f"`{cli_command()} validate -f {path}` lists every problem",
         )
     try:
         return ComposeProject.from_compose(data)
     except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
-            hint="`up -f` reads files written by `ling-compose render`; for others use "
+            hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
             "`docker compose up`",
         ) from err
 
@@ -152,17 +154,20 @@ def run_up(args: argparse.Namespace) -> int:
             print(f"warning: {warning}", file=sys.stderr)
         project = compiled.project
     else:
-        raise UsageError("up needs a PROFILE or -f FILE", hint="`ling-compose list` shows profiles")
-    result = api.up(
-        project,
-        timeout_s=args.timeout,
-        smoke_test=args.smoke,
-        wait=args.wait,
-        env_file=args.env_file,
-        working_dir=working_dir,
-        config_files=config_files,
-        runtime=api.default_runtime(args.docker_host),
-    )
+        raise UsageError(
+            "up needs a PROFILE or -f FILE", hint=f"`{cli_command()} list` shows profiles"
+        )
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        result = api.up(
+            project,
+            timeout_s=args.timeout,
+            smoke_test=args.smoke,
+            wait=args.wait,
+            env_file=args.env_file,
+            working_dir=working_dir,
+            config_files=config_files,
+            runtime=runtime,
+        )
     if args.json:
         print_json(result.to_json())
     else:
@@ -176,7 +181,29 @@ def run_up(args: argparse.Namespace) -> int:
             f"{result.project}: {state}; model {result.model!r} at {result.endpoint}",
             file=sys.stderr,
         )
+        if result.engine_report is not None:
+            _print_engine_report(result.project, result.engine_report)
     return 0
+
+
+def _print_engine_report(where: str, figures: list[Figure]) -> None:
+    """The engine's start-up figures beside the plan's, on stderr; a warning where they differ."""
+    if not figures or all(f.reported is None for f in figures):
+        print(
+            f"{where}: the engine's start-up report (cache size) was not found in its log",
+            file=sys.stderr,
+        )
+        return
+    print(f"{where}: engine start-up report beside the plan:", file=sys.stderr)
+    for line in report_lines(figures):
+        print(line, file=sys.stderr)
+    off = [f.label for f in figures if f.disagrees]
+    if off:
+        print(
+            f"warning: {where}: the engine reserved differently than planned ({', '.join(off)}); "
+            "the plan's reserve and pool estimates are off for this host (docs/fit-check.md)",
+            file=sys.stderr,
+        )
 
 
 # -- down ---------------------------------------------------------------------------------------
@@ -209,17 +236,17 @@ def _target(args: argparse.Namespace, runtime: Runtime) -> str:
 
 
 def run_down(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    if args.volumes:
-        doomed = runtime.volumes(name)
-        if doomed:
-            print(
-                f"removing volumes {', '.join(doomed)}: the cached weights go with them, and "
-                "the next `up` downloads them again",
-                file=sys.stderr,
-            )
-    result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        if args.volumes:
+            doomed = runtime.volumes(name)
+            if doomed:
+                print(
+                    f"removing volumes {', '.join(doomed)}: the cached weights go with them, "
+                    "and the next `up` downloads them again",
+                    file=sys.stderr,
+                )
+        result = api.down(name, volumes=args.volumes, timeout_s=args.timeout, runtime=runtime)
     if not (result.containers or result.networks or result.volumes_removed):
         print(f"{name}: nothing to remove", file=sys.stderr)
     return 0
@@ -234,11 +261,11 @@ def _register_status(sub: Sub) -> None:
 
 
 def run_status(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = None
-    if args.project is not None or args.file is not None:
-        name = _target(args, runtime)
-    rows = api.status(name, runtime=runtime)
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = None
+        if args.project is not None or args.file is not None:
+            name = _target(args, runtime)
+        rows = api.status(name, runtime=runtime)
     if args.json:
         print_json([r.to_json() for r in rows])
         return 0
@@ -268,6 +295,9 @@ def run_status(args: argparse.Namespace) -> int:
             ["project", "service", "state", "health", "serving", "endpoint", "model", "restarts"],
         )
     )
+    for r in rows:
+        if r.engine_report:
+            _print_engine_report(f"{r.project} {r.service}", list(r.engine_report))
     return 0
 
 
@@ -290,14 +320,14 @@ def _register_logs(sub: Sub) -> None:
 
 
 def run_logs(args: argparse.Namespace) -> int:
-    runtime = api.default_runtime(args.docker_host)
-    name = _target(args, runtime)
-    for line in api.logs(
-        name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
-    ):
-        sys.stdout.write(line + "\n")
-        if args.follow:
-            sys.stdout.flush()
+    with closing(api.default_runtime(args.docker_host)) as runtime:
+        name = _target(args, runtime)
+        for line in api.logs(
+            name, service=args.service, tail=args.tail, follow=args.follow, runtime=runtime
+        ):
+            sys.stdout.write(line + "\n")
+            if args.follow:
+                sys.stdout.flush()
     return 0
 
 

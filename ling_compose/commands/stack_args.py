@@ -4,62 +4,35 @@ from __future__ import annotations
 
 import argparse
 import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
 
 from ling_compose import catalog
+from ling_compose.backends import CANNOT_SERVE
 from ling_compose.commands.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
-from ling_compose.errors import ConfigError, UsageError
-from ling_compose.loader import Overrides, load_stack, unknown_key_hint
+from ling_compose.errors import ConfigError, UsageError, cli_command
+from ling_compose.loader import load_stack, unknown_gpu_hint, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
-from ling_compose.models.stack import Stack
+from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS, Overrides
+from ling_compose.models.stack import Origin, Stack
 
-# Every override flag: the Overrides field it sets and how argparse reads it. Bounds live in the
-# field's type (loader.Overrides), so a new override gets range checks, the rule in --help and
-# errors that name its flag (exit 2) by adding one row here and one field there.
-OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--backend": ("engine", {"choices": ["vllm", "sglang", "llamacpp"]}),
-    "--gpus": ("gpus", {"type": int, "metavar": "N", "help": "number of GPUs to use"}),
-    "--gpu-type": ("gpu", {"metavar": "KEY", "help": "GPU catalogue key, e.g. h200"}),
-    "--host-ram-gb": ("host_ram_gb", {"type": float, "metavar": "GB"}),
-    "--checkpoint": ("checkpoint", {"metavar": "KEY", "help": "checkpoint catalogue key"}),
-    "--tensor-parallel": ("tensor_parallel", {"type": int, "metavar": "N"}),
-    "--pipeline-parallel": ("pipeline_parallel", {"type": int, "metavar": "N"}),
-    "--image": ("image", {"metavar": "IMAGE", "help": "image override (e.g. a CUDA-12 variant)"}),
-    "--context-length": ("context_length", {"type": int, "metavar": "TOKENS"}),
-    "--concurrency": (
-        "concurrency",
-        {"type": int, "metavar": "N", "help": "max sequences running at once"},
-    ),
-    "--port": ("port", {"type": int, "metavar": "PORT", "help": "host port"}),
-    "--bind": (
-        "bind",
-        {"metavar": "ADDR", "help": "host IP address (non-loopback needs --api-key-env)"},
-    ),
-    "--served-model-name": ("served_model_name", {"metavar": "NAME"}),
-    "--api-key-env": (
-        "api_key_env",
-        {"metavar": "VAR", "help": "environment variable holding the API key"},
-    ),
-    "--no-tool-calling": (
-        "tool_calling",
-        {"action": "store_const", "const": False, "default": None},
-    ),
-    "--extra-arg": (
-        "extra_args",
-        {
-            "action": "append",
-            "default": [],
-            "metavar": "ARG",
-            "help": "argument appended to the server command (repeatable; checked against its "
-            "flags); write --extra-arg=--flag for values that start with a dash",
-        },
-    ),
-}
-FLAG_OF_FIELD = {field: flag for flag, (field, _) in OVERRIDE_FLAGS.items()}
+
+def _engine(value: str) -> str:
+    """--backend: engines known not to serve this model say why (exit 2), not 'invalid choice'."""
+    if value.lower() in CANNOT_SERVE:
+        why, instead = CANNOT_SERVE[value.lower()]
+        ranks = f"`{cli_command()} recommend` ranks the layouts for your GPUs"
+        raise UsageError(f"--backend {value}: {why}", hint=f"{instead}; {ranks}")
+    return value
+
+
+# Checks argparse runs on an override's text before its own (`choices`), by Overrides field:
+# they need engine knowledge, which the flag table (models/overrides.py) cannot import.
+VALUE_CHECKS: dict[str, Callable[[str], str]] = {"engine": _engine}
 
 
 @functools.cache
@@ -104,6 +77,8 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("overrides (checked like the profile itself)")
     for flag, (field, settings) in OVERRIDE_FLAGS.items():
         options = dict(settings)
+        if field in VALUE_CHECKS:
+            options["type"] = VALUE_CHECKS[field]
         rule = value_rule(field)
         if rule:
             options["help"] = (options["help"] + "; " if "help" in options else "") + rule
@@ -124,18 +99,20 @@ def overrides_from_args(args: argparse.Namespace) -> Overrides:
             got = f" (got {repr(value)[:40]})" if isinstance(value, str | int | float) else ""
             lines.append(f"{flag}: {_problem(e)}{got}")
             rule = value_rule(field)
-            hints.append(f"{flag} takes {rule}" if rule else f"see `{args.command} --help`")
+            usage = f"see `{cli_command()} {args.command} --help`"
+            hints.append(f"{flag} takes {rule}" if rule else usage)
         raise UsageError("\n".join(lines), hint="; ".join(dict.fromkeys(hints))) from err
-    for field, table, kind in (
-        ("gpu", catalog.gpus(), "GPU"),
-        ("checkpoint", catalog.checkpoints(), "checkpoint"),
-    ):
-        key = getattr(overrides, field)
-        if key is not None and key not in table:
-            raise UsageError(
-                f"{FLAG_OF_FIELD[field]}: unknown {kind} {key!r}",
-                hint=unknown_key_hint(key, list(table)),
-            )
+    if overrides.gpu is not None and overrides.gpu not in catalog.gpus():
+        raise UsageError(
+            f"{FLAG_OF_FIELD['gpu']}: unknown GPU {overrides.gpu!r}",
+            hint=unknown_gpu_hint(overrides.gpu),
+        )
+    ckpts = list(catalog.checkpoints())
+    if overrides.checkpoint is not None and overrides.checkpoint not in ckpts:
+        raise UsageError(
+            f"{FLAG_OF_FIELD['checkpoint']}: unknown checkpoint {overrides.checkpoint!r}",
+            hint=unknown_key_hint(overrides.checkpoint, ckpts),
+        )
     return overrides
 
 
@@ -152,12 +129,12 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
                     "overrides with `auto` need a GPU from the catalogue; this one was measured",
                     hint=f"render the chosen profile explicitly: `render {best.label} ...`",
                 )
-            return best.stack
+            return best.stack.model_copy(update={"origin": Origin(profile="auto")})
         hw, plan = best.stack.hardware, best.plan
         derived = Overrides(
             gpu=hw.gpu.key,
             gpus=hw.count,
-            host_ram_gb=hw.host_ram_gb,
+            host_ram_gib=hw.host_ram_gib,
             tensor_parallel=plan.tensor_parallel,
             pipeline_parallel=plan.pipeline_parallel,
         )

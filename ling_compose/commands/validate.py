@@ -9,7 +9,7 @@ from typing import Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import print_json
-from ling_compose.errors import FlagError, UsageError
+from ling_compose.errors import FlagError, UsageError, cli_command
 from ling_compose.loader import read_compose_file
 from ling_compose.text import one_line
 from ling_compose.validate import FileReport, validate_file
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     if not report.ok:
         raise FlagError(
             f"{report.error_count} problem(s): Compose or the engine would refuse this file",
-            hint="fix each FAIL line above; `ling-compose render` writes files that pass",
+            hint=f"fix each FAIL line above; `{cli_command()} render` writes files that pass",
         )
     return 0
 

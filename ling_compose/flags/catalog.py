@@ -11,6 +11,7 @@ import json
 from importlib import resources
 from typing import Literal
 
+from packaging.version import InvalidVersion, Version
 from pydantic import Field, ValidationError
 
 from ling_compose.errors import FlagError
@@ -98,7 +99,15 @@ def available_versions(backend: str) -> list[str]:
         for entry in root.iterdir()
         if entry.name.startswith(prefix) and entry.name.endswith(".json")
     ]
-    return sorted(found)
+    return sorted(found, key=_version_order)
+
+
+def _version_order(version: str) -> tuple[int, Version | str]:
+    """PEP 440 order where the version is one (0.9.0 before 0.10.0); llama.cpp's b-tags by number."""
+    try:
+        return (0, Version(version))
+    except InvalidVersion:
+        return (1, version.lstrip("b").zfill(12))
 
 
 @functools.cache

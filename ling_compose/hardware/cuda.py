@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import re
+from packaging.version import InvalidVersion, Version
 
 # Minimum Linux x86_64 driver for each CUDA toolkit release (GA of each minor version).
 # Source: NVIDIA CUDA Toolkit Release Notes, table "CUDA Toolkit and Corresponding Driver
@@ -57,15 +57,14 @@ SHARED_MEMORY_PER_BLOCK_KB: dict[str, int] = {
     "12.1": 99,
 }
 
-_VERSION = re.compile(r"^\d+(\.\d+)*$")
 
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    """'580.65.06' -> (580, 65, 6); raises ValueError on anything else."""
-    text = version.strip()
-    if not _VERSION.match(text):
-        raise ValueError(f"not a dotted version: {version!r}")
-    return tuple(int(part) for part in text.split("."))
+def version(text: str) -> Version:
+    """A driver, CUDA or capability version ('580.65.06', '12.9', '9.0') in PEP 440 order;
+    raises ValueError on anything else."""
+    try:
+        return Version(text.strip())
+    except InvalidVersion as err:
+        raise ValueError(f"not a version: {text!r}") from err
 
 
 def cuda_from_nvml(value: int) -> str:
@@ -83,33 +82,28 @@ def max_cuda_for_driver(driver: str) -> str | None:
 
     Only a fallback: NVML reports the driver's CUDA version directly, and that figure wins.
     """
-    have = version_tuple(driver)
-    best: str | None = None
-    for cuda, needed in CUDA_MIN_DRIVER.items():
-        if have >= version_tuple(needed) and (
-            best is None or version_tuple(cuda) > version_tuple(best)
-        ):
-            best = cuda
-    return best
+    have = version(driver)
+    runnable = [cuda for cuda, needed in CUDA_MIN_DRIVER.items() if have >= version(needed)]
+    return max(runnable, key=version) if runnable else None
 
 
 def cuda_at_least(have: str, need: str) -> bool:
-    return version_tuple(_major_minor(have)) >= version_tuple(_major_minor(need))
+    return version(_major_minor(have)) >= version(_major_minor(need))
 
 
 def shared_memory_per_block_kb(compute_capability: str) -> int | None:
     """Table lookup; an unlisted minor falls back to the closest lower one of the same major."""
     if compute_capability in SHARED_MEMORY_PER_BLOCK_KB:
         return SHARED_MEMORY_PER_BLOCK_KB[compute_capability]
-    major, minor = version_tuple(compute_capability)[:2]
+    wanted = version(compute_capability)
     same_major = [
-        (version_tuple(cc)[1], kb)
+        (version(cc), kb)
         for cc, kb in SHARED_MEMORY_PER_BLOCK_KB.items()
-        if version_tuple(cc)[0] == major and version_tuple(cc)[1] <= minor
+        if version(cc).major == wanted.major and version(cc) <= wanted
     ]
     return max(same_major)[1] if same_major else None
 
 
 def _major_minor(cuda: str) -> str:
-    parts = version_tuple(cuda)
-    return f"{parts[0]}.{parts[1] if len(parts) > 1 else 0}"
+    parsed = version(cuda)
+    return f"{parsed.major}.{parsed.minor}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -20,7 +20,7 @@ from ling_compose.hardware.matching import match_gpu
 from ling_compose.hardware.nvidia_smi import NvidiaSmiOutput, parse_nvidia_smi, read_nvidia_smi
 from ling_compose.hardware.nvml import parse_nvml, read_nvml
 from ling_compose.hardware.raw import LenientModel, ProbeUnavailable, RawGPU, RawProbe
-from ling_compose.models.hardware import GB, GIB, GPU
+from ling_compose.models.hardware import GIB, GPU, MIB
 
 BandwidthSource = Literal["catalogue", "estimated", "unknown"]
 CudaSource = Literal["nvml", "nvidia-smi", "driver table"]
@@ -87,8 +87,8 @@ class DetectedHardware(LenientModel):
         return len(self.gpus)
 
     @property
-    def host_ram_gb(self) -> float | None:
-        return None if self.host_ram_bytes is None else self.host_ram_bytes / GB
+    def host_ram_gib(self) -> float | None:
+        return None if self.host_ram_bytes is None else self.host_ram_bytes / GIB
 
     @property
     def groups(self) -> list[GPUGroup]:
@@ -115,7 +115,7 @@ class DetectedHardware(LenientModel):
         """The JSON document `detect --json` prints: the model plus the derived figures."""
         data = self.model_dump(mode="json")
         data["count"] = self.count
-        data["host_ram_gb"] = None if self.host_ram_gb is None else round(self.host_ram_gb, 1)
+        data["host_ram_gib"] = None if self.host_ram_gib is None else round(self.host_ram_gib, 1)
         data["mixed"] = self.is_mixed
         data["groups"] = [g.model_dump(mode="json") for g in self.groups]
         return data
@@ -162,7 +162,7 @@ def estimate_bandwidth_gbs(raw: RawGPU) -> float | None:
     return raw.memory_bus_width_bits * raw.max_memory_clock_mhz * 1e6 * 2 / 8 / 1e9
 
 
-def _detected_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> DetectedGPU:
+def _detected_gpu(raw: RawGPU, catalogue: Mapping[str, GPU]) -> DetectedGPU:
     found = match_gpu(raw, catalogue)
     notes: list[str] = []
     estimate = estimate_bandwidth_gbs(raw)
@@ -206,8 +206,10 @@ def _detected_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> DetectedGPU:
         gpu_model = GPU(
             key=_unknown_key(raw.name),
             name=raw.name,
-            # Measured GiB: the same convention the catalogue's nominal sizes follow.
-            memory_gb=round(raw.memory_total_bytes / GIB, 1),
+            # What the driver reported: the same convention as the catalogue.
+            memory_mib=raw.memory_total_bytes // MIB,
+            memory_source=f"measured by detect ({raw.name}, {raw.memory_total_bytes} bytes)",
+            memory_verified=True,
             compute_capability=raw.compute_capability,
             memory_bandwidth_gbs=round(estimate, 1),
             max_shared_memory_per_block_kb=smem,
@@ -230,7 +232,7 @@ def _detected_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> DetectedGPU:
 def build_detected(
     raw: RawProbe,
     meminfo: str | None,
-    catalogue: dict[str, GPU] | None = None,
+    catalogue: Mapping[str, GPU] | None = None,
     notes: list[str] | None = None,
 ) -> DetectedHardware:
     """Pure: a probe reading + /proc/meminfo text -> DetectedHardware; 0 GPUs -> HardwareError."""
@@ -262,7 +264,7 @@ def build_detected(
 
 
 def detect_hardware(
-    probes: DetectProbes | None = None, catalogue: dict[str, GPU] | None = None
+    probes: DetectProbes | None = None, catalogue: Mapping[str, GPU] | None = None
 ) -> DetectedHardware:
     """NVML first, nvidia-smi as fallback; HardwareError (exit 5) when neither finds a GPU."""
     probes = probes or DetectProbes()

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ling_compose.hardware.raw import RawGPU
 from ling_compose.models.hardware import GIB, GPU
 
-# Vendors sell "80 GB" parts that NVML reports as 79.6 GiB (H100) and "141 GB" as 140.4 GiB
-# (H200): the catalogue's figure tracks GiB closely. A reading outside this band is a
-# different part (a 40 GB A100, a MIG slice, a vGPU) even when the name matches.
+# The catalogue stores what the driver reports (nvidia-smi MiB), so a reading of the same part
+# lands within a fraction of a percent; the band allows for unverified entries and driver
+# versions. A reading outside it is a different part (a 40 GB A100, a MIG slice, a vGPU) even
+# when the name matches.
 MEMORY_TOLERANCE = 0.08
 
 
@@ -29,12 +31,12 @@ def _occurs_as_token(needle: str, haystack: str) -> bool:
     return re.search(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", haystack) is not None
 
 
-def memory_consistent(measured_bytes: int, catalogue_gb: float) -> bool:
+def memory_consistent(measured_bytes: int, catalogue_gib: float) -> bool:
     measured_gib = measured_bytes / GIB
-    return abs(measured_gib - catalogue_gb) <= MEMORY_TOLERANCE * catalogue_gb
+    return abs(measured_gib - catalogue_gib) <= MEMORY_TOLERANCE * catalogue_gib
 
 
-def match_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> Match:
+def match_gpu(raw: RawGPU, catalogue: Mapping[str, GPU]) -> Match:
     """Most specific match wins: the longest `match` string found in the name, memory agreeing."""
     name = raw.name.lower()
     candidates = sorted(
@@ -49,12 +51,12 @@ def match_gpu(raw: RawGPU, catalogue: dict[str, GPU]) -> Match:
     )
     rejected: list[str] = []
     for _, needle, gpu in candidates:
-        if memory_consistent(raw.memory_total_bytes, gpu.memory_gb):
+        if memory_consistent(raw.memory_total_bytes, gpu.memory_gib):
             return Match(gpu=gpu, matched_on=needle, note=None)
         measured = raw.memory_total_bytes / GIB
         rejected.append(
             f"name matches catalogue '{gpu.key}' ({needle!r}) but {measured:.1f} GiB does not "
-            f"agree with its {gpu.memory_gb:g} GB (MIG slice, vGPU or another model?)"
+            f"agree with its {gpu.memory_gib:.1f} GiB (MIG slice, vGPU or another model?)"
         )
     note = "; ".join(rejected) if rejected else "not in the GPU catalogue"
     return Match(gpu=None, matched_on=None, note=note)

@@ -26,7 +26,7 @@ from ling_compose.hardware.detect import (
 )
 from ling_compose.hardware.raw import LenientModel
 from ling_compose.models.base import StrictModel
-from ling_compose.models.hardware import GB
+from ling_compose.models.hardware import GIB
 
 Status = Literal["ok", "warn", "fail"]
 
@@ -55,10 +55,12 @@ class PreflightRequirements(StrictModel):
 
     gpu_key: str | None = Field(default=None, description="Catalogue key; None: any GPU type")
     gpu_count: int = Field(default=1, ge=0)
-    min_host_ram_gb: float = Field(
-        default=0, ge=0, description="Host RAM (GB) for offloaded experts"
+    min_host_ram_gib: float = Field(
+        default=0, ge=0, description="Host RAM (GiB) for offloaded experts"
     )
-    disk_gb_needed: float = Field(default=0, ge=0, description="Free disk (GB) for the checkpoint")
+    disk_gib_needed: float = Field(
+        default=0, ge=0, description="Free disk (GiB) for the checkpoint"
+    )
     min_driver_cuda: str = Field(default="13.0", pattern=r"^\d+\.\d+$")
     image: str = Field(default="", description="The pinned image, for the variant advice")
 
@@ -300,44 +302,44 @@ def _check_disk(info: DockerInfo, probes: Probes, req: PreflightRequirements) ->
             check="disk",
             status="warn",
             message=f"free space at {where} ({why}) could not be read; "
-            f"need {req.disk_gb_needed:.0f} GB",
+            f"need {req.disk_gib_needed:.1f} GiB",
             fix="check with `df -h` before the first start",
         )
-    free_gb = free / GB
-    if free_gb < req.disk_gb_needed:
+    free_gib = free / GIB
+    if free_gib < req.disk_gib_needed:
         return Finding(
             check="disk",
             status="fail",
-            message=f"{free_gb:.0f} GB free at {where} ({why}); the checkpoint needs "
-            f"{req.disk_gb_needed:.0f} GB",
+            message=f"{free_gib:.1f} GiB free at {where} ({why}); the checkpoint needs "
+            f"{req.disk_gib_needed:.1f} GiB",
             fix="free space there, move Docker's data-root (daemon.json) to a larger disk, or "
             "bind-mount an existing Hugging Face cache",
         )
     return Finding(
         check="disk",
         status="ok",
-        message=f"{free_gb:.0f} GB free at {where} ({why}); need {req.disk_gb_needed:.0f} GB",
+        message=f"{free_gib:.1f} GiB free at {where} ({why}); need {req.disk_gib_needed:.1f} GiB",
     )
 
 
 def _check_ram(ram_bytes: int | None, req: PreflightRequirements) -> Finding:
-    have = None if ram_bytes is None else ram_bytes / GB
-    if req.min_host_ram_gb <= 0:
-        shown = f"{have:.0f} GB" if have is not None else "unknown"
+    have = None if ram_bytes is None else ram_bytes / GIB
+    if req.min_host_ram_gib <= 0:
+        shown = f"{have:.1f} GiB" if have is not None else "unknown"
         return Finding(check="host-ram", status="ok", message=f"host RAM {shown}; none required")
     if have is None:
         return Finding(
             check="host-ram",
             status="warn",
-            message=f"host RAM could not be read; need {req.min_host_ram_gb:.0f} GB "
+            message=f"host RAM could not be read; need {req.min_host_ram_gib:.1f} GiB "
             "for offloaded experts",
             fix="check with `free -g`",
         )
-    if have < req.min_host_ram_gb:
+    if have < req.min_host_ram_gib:
         return Finding(
             check="host-ram",
             status="fail",
-            message=f"host RAM {have:.0f} GB < {req.min_host_ram_gb:.0f} GB needed "
+            message=f"host RAM {have:.1f} GiB < {req.min_host_ram_gib:.1f} GiB needed "
             "for offloaded experts",
             fix="offload fewer experts (more GPUs or a smaller checkpoint), "
             "or use a host with more RAM",
@@ -345,7 +347,7 @@ def _check_ram(ram_bytes: int | None, req: PreflightRequirements) -> Finding:
     return Finding(
         check="host-ram",
         status="ok",
-        message=f"host RAM {have:.0f} GB >= {req.min_host_ram_gb:.0f} GB needed",
+        message=f"host RAM {have:.1f} GiB >= {req.min_host_ram_gib:.1f} GiB needed",
     )
 
 

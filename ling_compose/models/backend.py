@@ -79,13 +79,20 @@ class SGLangOptions(_BackendBase):
 
 class LlamaCppOptions(_BackendBase):
     engine: Literal["llamacpp"] = "llamacpp"
-    fork_git_url: str = Field(
-        default="https://github.com/ljubomirj/llama.cpp.git",
-        description="Upstream llama.cpp cannot load bailing_hybrid; this fork can",
+    fork_git_url: str | None = Field(
+        default=None,
+        description="Git URL of the llama.cpp fork to build (upstream cannot load "
+        "bailing_hybrid); default: github.com/ljubomirj/llama.cpp",
     )
-    fork_ref: str = "LJ-Ling-2.6-flash-r2"
-    cuda_version: str = Field(
-        default="12.4.0", description="CUDA of the built image (host driver ≥ 550)"
+    fork_ref: str | None = Field(
+        default=None,
+        description="Commit (full 40-character hash), tag or branch to build; default: the "
+        "commit ling_compose pins",
+    )
+    cuda_version: str | None = Field(
+        default=None,
+        description="CUDA_VERSION build arg: an nvidia/cuda -devel-ubuntu24.04 tag whose nvcc "
+        "accepts gcc 14 (12.8 or newer); default: the pinned 12.9.1 (host driver >= 575)",
     )
     cuda_arch: str | None = Field(
         default=None, description="e.g. 89 for RTX 4090; default: from the GPU"

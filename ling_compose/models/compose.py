@@ -1,18 +1,27 @@
 """Typed Compose project: what `render` serialises and what `up` brings up.
 
-Only keys understood by both Compose v2 and docker-compose 1.29 are modelled
-(no top-level `name:`; project metadata lives under `x-ling-compose`).
+The file targets the Compose Specification as Docker Compose v2 reads it (the `docker compose`
+users run): a top-level `name:` fixes the project name, so `docker compose` and ling_compose's
+own `up`/`status`/`down` manage the same project whatever folder the file is in. Debian's
+docker-compose 1.29 predates `name:` and refuses these files (docs/runtime.md).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
 from ling_compose.models.base import StrictModel
 
 LABEL_PREFIX = "io.ling-compose"
+# Labels by which `status` finds a stack and probes it, whoever started it: rendered into the
+# service (so `docker compose up` sets them) and set again by ling_compose's own `up`.
+LC_PROJECT = f"{LABEL_PREFIX}.project"
+LC_ENDPOINT = f"{LABEL_PREFIX}.endpoint"
+LC_MODEL = f"{LABEL_PREFIX}.served-model-name"
+LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
+LC_ENGINE = f"{LABEL_PREFIX}.engine"
 
 
 def _seconds(value: Any) -> int:
@@ -63,6 +72,12 @@ class PortMapping(StrictModel):
     host_port: int = Field(ge=1, le=65535)
     container_port: int = Field(ge=1, le=65535)
 
+    @property
+    def client_url(self) -> str:
+        """URL a client on this host uses; a wildcard bind is reached through loopback."""
+        host = "127.0.0.1" if self.host_ip in ("0.0.0.0", "127.0.0.1", "") else self.host_ip
+        return f"http://{host}:{self.host_port}"
+
     def to_compose(self) -> str:
         return f"{self.host_ip}:{self.host_port}:{self.container_port}"
 
@@ -94,16 +109,17 @@ class VolumeMount(StrictModel):
 
 
 class GpuReservation(StrictModel):
-    """deploy.resources.reservations.devices entry for NVIDIA GPUs."""
+    """deploy.resources.reservations.devices entry for NVIDIA GPUs: a count ("all" for every
+    GPU) or explicit device ids. With neither, Compose and Docker reserve all GPUs."""
 
-    count: int | None = Field(default=None, ge=1)
+    count: Annotated[int, Field(ge=1)] | Literal["all"] | None = None
     device_ids: list[str] | None = None
 
     def to_compose(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"driver": "nvidia"}
         if self.device_ids is not None:
             entry["device_ids"] = list(self.device_ids)
-        else:
+        elif self.count is not None:
             entry["count"] = self.count
         entry["capabilities"] = ["gpu"]
         return entry
@@ -112,10 +128,11 @@ class GpuReservation(StrictModel):
     def from_compose(cls, data: dict[str, Any]) -> GpuReservation:
         ids = data.get("device_ids")
         count = data.get("count")
-        return cls(
-            count=int(count) if ids is None and count not in (None, "all") else None,
-            device_ids=[str(i) for i in ids] if ids is not None else None,
-        )
+        if ids is not None or count is None:
+            return cls(device_ids=[str(i) for i in ids] if ids is not None else None)
+        # Compose accepts the count as a number, a numeric string, or "all" (any case).
+        text = str(count).strip()
+        return cls(count="all" if text.lower() == "all" else int(text))
 
 
 class Build(StrictModel):
@@ -148,9 +165,16 @@ class Build(StrictModel):
         )
 
 
+PullPolicy = Literal["always", "never", "missing", "build", "if_not_present"]
+
+
 class Service(StrictModel):
     image: str
     build: Build | None = None
+    pull_policy: PullPolicy | None = Field(
+        default=None,
+        description="`build`: Compose builds the image and never pulls `image` from a registry",
+    )
     entrypoint: list[str] | None = None
     command: list[str] = Field(default_factory=list)
     environment: dict[str, str] = Field(
@@ -169,18 +193,15 @@ class Service(StrictModel):
 
     @property
     def endpoint(self) -> str | None:
-        """URL a client on this host uses: the first published port; a wildcard bind is
-        reached through loopback."""
-        if not self.ports:
-            return None
-        port = self.ports[0]
-        host = "127.0.0.1" if port.host_ip in ("0.0.0.0", "127.0.0.1", "") else port.host_ip
-        return f"http://{host}:{port.host_port}"
+        """URL a client on this host uses: that of the first published port."""
+        return self.ports[0].client_url if self.ports else None
 
     def to_compose(self) -> dict[str, Any]:
         out: dict[str, Any] = {"image": self.image}
         if self.build is not None:
             out["build"] = self.build.to_compose()
+        if self.pull_policy is not None:
+            out["pull_policy"] = self.pull_policy
         if self.entrypoint is not None:
             out["entrypoint"] = list(self.entrypoint)
         if self.command:
@@ -217,6 +238,7 @@ class Service(StrictModel):
         return cls(
             image=str(data["image"]),
             build=Build.from_compose(data["build"]) if "build" in data else None,
+            pull_policy=data.get("pull_policy"),
             entrypoint=[str(a) for a in data["entrypoint"]] if "entrypoint" in data else None,
             command=[str(a) for a in data.get("command") or []],
             environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
@@ -246,7 +268,8 @@ class NamedVolume(StrictModel):
 
 
 class ComposeProject(StrictModel):
-    """A whole compose file. `name` is the Compose project name (`-p`), not a file key."""
+    """A whole compose file. `name` is the Compose project name, rendered as the top-level
+    `name:` (what `docker compose` uses unless `-p` or COMPOSE_PROJECT_NAME says otherwise)."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
     header: list[str] = Field(default_factory=list, description="Comment lines atop the file")
@@ -257,9 +280,9 @@ class ComposeProject(StrictModel):
     )
 
     def to_compose(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {"name": self.name}
         if self.metadata:
-            out["x-ling-compose"] = {"project": self.name, **self.metadata}
+            out["x-ling-compose"] = dict(self.metadata)
         out["services"] = {name: svc.to_compose() for name, svc in self.services.items()}
         if self.volumes:
             out["volumes"] = {name: vol.to_compose() for name, vol in self.volumes.items()}
@@ -267,11 +290,13 @@ class ComposeProject(StrictModel):
 
     @classmethod
     def from_compose(cls, data: dict[str, Any]) -> ComposeProject:
-        """Read back a file ling_compose rendered; the project name is x-ling-compose.project."""
+        """Read back a file ling_compose rendered: the project is the top-level `name:`
+        (files from before it was rendered carry it as x-ling-compose.project)."""
         meta = dict(data.get("x-ling-compose") or {})
-        name = meta.pop("project", None)
+        legacy = meta.pop("project", None)
+        name = data.get("name") or legacy
         if not name:
-            raise ValueError("no x-ling-compose.project: not a file ling_compose rendered")
+            raise ValueError("no top-level name: not a file ling_compose rendered")
         return cls(
             name=str(name),
             services={

@@ -10,35 +10,85 @@ from ling_compose.models.base import StrictModel
 
 GIB = 1024**3
 GB = 1000**3
+MIB = 1024**2
 
-# Value rules shared by profile files and overrides (loader.Overrides): one definition each.
+# Measured on a real H200 (tests/fixtures/gpus/h200-1x-real/capture.json, tools/gpu_capture.py):
+# NVML total 150,754,820,096 B, CUDA total (cudaMemGetInfo) 150,109,880,320 B. The driver keeps
+# the difference (nvidia-smi -q: "Reserved 616 MiB") before any process can allocate. For GPUs
+# whose CUDA total was not measured, the planner assumes the same reserve: an estimate.
+DRIVER_RESERVED_BYTES_MEASURED = 150_754_820_096 - 150_109_880_320
+# The same capture's streaming read (torch.sum over a 32 GiB bf16 tensor, median of 10) reached
+# 4,202 GB/s of the datasheet's 4,800: the fraction assumed for GPUs whose bandwidth nobody
+# measured here.
+ACHIEVABLE_READ_FRACTION_MEASURED = 4202 / 4800
+
+# Value rules shared by profile files and overrides (models/overrides.py): one definition each.
 GpuCount = Annotated[int, Field(ge=1, le=8)]  # one host; 8 is the most the layouts plan for
 # Far above any single host, low enough that the physics stays in ordinary float range.
-HostRamGB = Annotated[float, Field(gt=0, le=65_536)]
+HostRamGiB = Annotated[float, Field(gt=0, le=65_536)]
 HostRamBandwidthGBs = Annotated[float, Field(gt=0, le=10_000)]
 
 
 class GPU(StrictModel):
-    """One GPU model. Figures from vendor datasheets (catalog/gpus.yaml names the source)."""
+    """One GPU model: memory as its driver reports it, bandwidth from the datasheet and, where
+    measured, from a real streaming kernel. catalog/gpus.yaml names the source of each figure."""
 
     key: str = Field(
         pattern=r"^[a-z0-9][a-z0-9-]*$", description="Catalogue key, e.g. h100-sxm-80gb"
     )
     name: str = Field(description="Marketing name, e.g. 'NVIDIA H100 80GB HBM3'")
-    memory_gb: float = Field(gt=0, description="Memory in decimal GB as sold (80 GB = 80e9 bytes)")
+    memory_mib: int = Field(
+        gt=0, description="Total memory as nvidia-smi reports it (memory.total, MiB)"
+    )
+    memory_source: str = Field(description="Where memory_mib was read")
+    memory_verified: bool = Field(
+        description="False: memory_mib is not from a driver's output anyone checked"
+    )
+    cuda_total_bytes: int | None = Field(
+        default=None,
+        gt=0,
+        description="Total as CUDA reports it (cudaMemGetInfo), when measured: what vLLM's "
+        "--gpu-memory-utilization is a fraction of",
+    )
     compute_capability: str = Field(pattern=r"^\d+\.\d+$", description="CUDA compute capability")
-    memory_bandwidth_gbs: float = Field(gt=0, description="Peak memory bandwidth, GB/s")
+    memory_bandwidth_gbs: float = Field(gt=0, description="Datasheet memory bandwidth, GB/s")
+    measured_read_gbs: float | None = Field(
+        default=None, gt=0, description="Streaming read bandwidth measured on a real card, GB/s"
+    )
+    measured_source: str | None = Field(
+        default=None, description="Where measured_read_gbs was read"
+    )
     max_shared_memory_per_block_kb: int = Field(
         gt=0, description="Opt-in max shared memory per block"
     )
-    match: list[str] = Field(
-        default_factory=list,
+    match: tuple[str, ...] = Field(
+        default=(),
         description="Lower-case substrings of NVML/nvidia-smi names that identify this GPU",
     )
 
     @property
     def memory_gib(self) -> float:
-        return self.memory_gb * GB / GIB
+        """Total memory as the driver reports it (NVML / nvidia-smi), GiB."""
+        return self.memory_mib * MIB / GIB
+
+    @property
+    def cuda_total_measured(self) -> bool:
+        return self.cuda_total_bytes is not None
+
+    @property
+    def cuda_total_gib(self) -> float:
+        """What a CUDA process sees as the total: measured, else the driver's total less the
+        reserve measured on the H200 (an estimate)."""
+        if self.cuda_total_bytes is not None:
+            return self.cuda_total_bytes / GIB
+        return (self.memory_mib * MIB - DRIVER_RESERVED_BYTES_MEASURED) / GIB
+
+    @property
+    def achievable_read_gbs(self) -> float:
+        """Streaming read bandwidth: measured, else the datasheet x the H200's measured fraction."""
+        if self.measured_read_gbs is not None:
+            return self.measured_read_gbs
+        return self.memory_bandwidth_gbs * ACHIEVABLE_READ_FRACTION_MEASURED
 
     @property
     def capability(self) -> tuple[int, int]:
@@ -57,8 +107,8 @@ class Hardware(StrictModel):
 
     gpu: GPU
     count: GpuCount
-    host_ram_gb: HostRamGB = Field(
-        description="Host RAM in GB (matters when experts are offloaded)"
+    host_ram_gib: HostRamGiB = Field(
+        description="Host RAM in GiB (matters when experts are offloaded)"
     )
     host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
         default=80, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"

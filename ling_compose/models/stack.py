@@ -10,12 +10,12 @@ from pydantic import AfterValidator, Field
 from ling_compose.models.backend import BackendOptions
 from ling_compose.models.base import StrictModel
 from ling_compose.models.checkpoint import Checkpoint
-from ling_compose.models.hardware import GpuCount, Hardware, HostRamBandwidthGBs, HostRamGB
+from ling_compose.models.hardware import GpuCount, Hardware, HostRamBandwidthGBs, HostRamGiB
 
 MAX_CONTEXT_NATIVE = 131_072  # config.json max_position_embeddings
 MAX_CONTEXT_YARN = 262_144  # only with a YaRN factor-2 rope_scaling override
 
-# Value rules shared by profile files and overrides (loader.Overrides): one definition each.
+# Value rules shared by profile files and overrides (models/overrides.py): one definition each.
 PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 PROFILE_NAME_RULE = (
     "lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 63 "
@@ -70,8 +70,9 @@ class ServingOptions(StrictModel):
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
-    extra_args: list[ServerArgument] = Field(
-        default_factory=list, description="Appended to the server command"
+    # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
+    extra_args: tuple[ServerArgument, ...] = Field(
+        default=(), description="Appended to the server command"
     )
 
 
@@ -80,7 +81,10 @@ class HardwareSpec(StrictModel):
         description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)"
     )
     count: GpuCount
-    host_ram_gb: HostRamGB = 256
+    host_ram_gib: HostRamGiB = Field(
+        default=256,
+        description="Host RAM, GiB (a '256 GB' server has 256 GiB of DRAM: modules are binary)",
+    )
     host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
         default=80, description="GB/s; matters for offload"
     )
@@ -90,7 +94,9 @@ class GuideClaim(StrictModel):
     """What the hosting guide (shared/seed) claims for this row, so `plan` can check it."""
 
     gpus: int | None = Field(default=None, ge=1, le=8, description="GPU count the guide uses")
-    host_ram_gb: float | None = Field(default=None, gt=0, description="Host RAM the guide asks for")
+    host_ram_gib: float | None = Field(
+        default=None, gt=0, description="Host RAM the guide asks for"
+    )
     all_on_gpu: bool = Field(
         default=False, description="The guide loads every layer on the GPU (--n-gpu-layers 99)"
     )
@@ -119,6 +125,15 @@ class ProfilesFile(StrictModel):
     profiles: dict[ProfileName, ProfileSpec]
 
 
+class Origin(StrictModel):
+    """How the CLI reproduces a stack: `render PROFILE *ARGS` (ling_compose/recipe.py)."""
+
+    profile: str = Field(description="Profile name as typed (`auto` picks one for this host)")
+    args: tuple[str, ...] = Field(
+        default=(), description="--profiles-file and the overrides, as the CLI spells them"
+    )
+
+
 class Stack(StrictModel):
     """A resolved stack: every reference replaced by its typed object."""
 
@@ -130,3 +145,7 @@ class Stack(StrictModel):
     serving: ServingOptions
     guide_note: str | None = None
     guide_claim: GuideClaim | None = None
+    origin: Origin | None = Field(
+        default=None,
+        description="The command that reproduces this stack; None when it was built in Python",
+    )

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, ParamSpec, TypeVar
 
-from ling_compose.errors import UsageError
-from ling_compose.models.compose import ComposeProject
+from ling_compose.errors import UsageError, cli_command
+from ling_compose.models.compose import (
+    LABEL_PREFIX,
+    LC_ENDPOINT,
+    LC_ENGINE,
+    LC_HEALTH_PATH,
+    LC_MODEL,
+    LC_PROJECT,
+    ComposeProject,
+)
+from ling_compose.runtime import engine_report as report_mod
 from ling_compose.runtime import health, http
 from ling_compose.runtime import smoke as smoke_mod
 from ling_compose.runtime.base import ContainerState, Progress, Runtime, StderrProgress
 from ling_compose.runtime.interpolate import run_environment
 from ling_compose.runtime.spec import (
     COMPOSE_PROJECT,
-    LC_ENDPOINT,
-    LC_HEALTH_PATH,
-    LC_MODEL,
-    LC_PROJECT,
     ProjectSpec,
     project_spec,
 )
 
 Action = Literal["created", "recreated", "started", "unchanged"]
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass
@@ -37,6 +45,7 @@ class UpResult:
     container_ids: dict[str, str]
     ready: health.ReadyReport | None = None
     smoke: smoke_mod.SmokeReport | None = None
+    engine_report: list[report_mod.Figure] | None = None  # start-up figures beside the plan's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -47,6 +56,9 @@ class UpResult:
             "containers": dict(self.container_ids),
             "ready_after_s": round(self.ready.elapsed_s, 2) if self.ready else None,
             "smoke": self.smoke.to_json() if self.smoke else None,
+            "engine_report": None
+            if self.engine_report is None
+            else [f.to_json() for f in self.engine_report],
         }
 
 
@@ -72,9 +84,10 @@ class ServiceStatus:
     endpoint: str | None
     model: str | None
     serving: bool | None  # /health answered 200 (None: not probed or no endpoint)
+    engine_report: tuple[report_mod.Figure, ...] = ()  # start-up figures beside the plan's
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        return {**self.__dict__, "engine_report": [f.to_json() for f in self.engine_report]}
 
 
 def default_runtime(docker_host: str | None = None) -> Runtime:
@@ -82,6 +95,24 @@ def default_runtime(docker_host: str | None = None) -> Runtime:
     from ling_compose.runtime.docker_sdk import DockerRuntime
 
     return DockerRuntime(base_url=docker_host)
+
+
+def _default_runtime_closed(fn: Callable[P, R]) -> Callable[P, R]:
+    """Called without `runtime=`, `fn` gets the default one, closed again when `fn` returns or
+    raises; a runtime the caller passes stays the caller's to close."""
+
+    @functools.wraps(fn)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        if kwargs.get("runtime") is not None:
+            return fn(*args, **kwargs)
+        own = default_runtime()
+        kwargs["runtime"] = own
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            own.close()
+
+    return call
 
 
 class _Watch:
@@ -102,6 +133,17 @@ class _Watch:
         return self.runtime.logs(self.container_id, tail=lines)
 
 
+def engine_report(
+    runtime: Runtime, container_id: str, engine: str | None, planned: dict[str, float]
+) -> list[report_mod.Figure] | None:
+    """What the engine logged at start-up beside the plan's figures; None when ling_compose did
+    not plan this container (no planned figures) or the engine is unknown."""
+    if engine is None or not planned:
+        return None
+    log = runtime.logs(container_id, tail=report_mod.START_UP_LOG_LINES)
+    return report_mod.compare(engine, planned, report_mod.parse(engine, log))
+
+
 def resolve_spec(
     project: ComposeProject,
     *,
@@ -116,6 +158,7 @@ def resolve_spec(
     return project_spec(project, env, workdir, config_files)
 
 
+@_default_runtime_closed
 def up(
     project: ComposeProject,
     *,
@@ -142,7 +185,7 @@ def up(
         config_files=config_files,
         environ=environ,
     )
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     result = UpResult(
         project=spec.name,
         endpoint=spec.endpoint,
@@ -206,10 +249,21 @@ def up(
                 engine=spec.engine,
                 progress=progress,
             )
+        result.engine_report = engine_report(
+            rt,
+            result.container_ids[primary.service],
+            spec.engine,
+            report_mod.planned_from_metadata(project.metadata),
+        )
         return result
     except KeyboardInterrupt:
         progress.line(f"interrupted: run `up` again to resume, or `down {spec.name}` to remove it")
         raise
+
+
+def _given(runtime: Runtime | None) -> Runtime:
+    assert runtime is not None, "_default_runtime_closed passes one"
+    return runtime
 
 
 def _project_name(project: ComposeProject | str) -> str:
@@ -218,30 +272,39 @@ def _project_name(project: ComposeProject | str) -> str:
 
 def projects(runtime: Runtime | None = None) -> list[str]:
     """Names of the ling_compose projects that have containers on this engine."""
-    rt = runtime or default_runtime()
-    return sorted({c.labels.get(COMPOSE_PROJECT, "") for c in rt.containers(None)} - {""})
+    if runtime is None:
+        return _default_runtime_closed(projects)(runtime=None)
+    return sorted({c.labels.get(COMPOSE_PROJECT, "") for c in runtime.containers(None)} - {""})
 
 
 def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     """The project a command acts on: the one named, else the only one running."""
     found = projects(runtime)
     if name is not None:
-        # A profile name works too: compile names its project `ling-<profile>`.
-        if name not in found and f"ling-{name}" in found:
-            return f"ling-{name}"
+        # A profile name works too: compile names its project `ling-<profile>`. An `up` that
+        # failed before creating a container leaves only its network and volume: count those.
+        def exists(project: str) -> bool:
+            return project in found or bool(runtime.networks(project) or runtime.volumes(project))
+
+        profile_project = f"ling-{name}"
+        if name not in found and exists(profile_project) and not exists(name):
+            return profile_project
         return name
     if len(found) == 1:
         return found[0]
     if not found:
         raise UsageError(
             "no ling_compose project has containers on this Docker engine",
-            hint="start one with `ling-compose up PROFILE`",
+            hint=f"start one with `{cli_command()} up PROFILE`",
         )
     raise UsageError(
-        f"several ling_compose projects exist: {', '.join(found)}", hint="name one: `-p PROJECT`"
+        f"several ling_compose projects exist: {', '.join(found)}",
+        # PROJECT is a positional argument of status, logs and down alike (there is no -p).
+        hint=f"name one: `{cli_command()} status {found[0]}`; logs and down take it the same way",
     )
 
 
+@_default_runtime_closed
 def down(
     project: ComposeProject | str,
     *,
@@ -254,7 +317,7 @@ def down(
     are kept unless volumes=True."""
     progress = progress or StderrProgress()
     name = _project_name(project)
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     result = DownResult(project=name)
     for c in rt.containers(name):
         rt.remove(c.id, timeout_s=timeout_s)
@@ -275,6 +338,7 @@ def down(
     return result
 
 
+@_default_runtime_closed
 def status(
     project: str | None = None,
     *,
@@ -282,16 +346,22 @@ def status(
     runtime: Runtime | None = None,
 ) -> list[ServiceStatus]:
     """What runs: one row per container of the project (all ling_compose projects when None)."""
-    rt = runtime or default_runtime()
+    rt = _given(runtime)
     out: list[ServiceStatus] = []
     for c in rt.containers(project):
         if project is None and LC_PROJECT not in c.labels:
             continue
         endpoint = c.labels.get(LC_ENDPOINT)
         serving: bool | None = None
+        figures: list[report_mod.Figure] | None = None
         if probe and endpoint and c.status == "running":
             path = c.labels.get(LC_HEALTH_PATH, "/health")
             serving = http.get(endpoint + path, timeout_s=2.0).status == 200
+        if c.status == "running":
+            planned = report_mod.planned_from_metadata(
+                {k.removeprefix(f"{LABEL_PREFIX}."): v for k, v in c.labels.items()}
+            )
+            figures = engine_report(rt, c.id, c.labels.get(LC_ENGINE), planned)
         out.append(
             ServiceStatus(
                 project=c.labels.get(COMPOSE_PROJECT, ""),
@@ -305,6 +375,7 @@ def status(
                 endpoint=endpoint,
                 model=c.labels.get(LC_MODEL),
                 serving=serving,
+                engine_report=tuple(figures or ()),
             )
         )
     return out
@@ -319,12 +390,19 @@ def logs(
     runtime: Runtime | None = None,
 ) -> Iterator[str]:
     """Log lines of the project's containers (one service when named); `follow` streams."""
-    rt = runtime or default_runtime()
+    if runtime is None:
+        own = default_runtime()
+        try:
+            yield from logs(project, service=service, tail=tail, follow=follow, runtime=own)
+        finally:
+            own.close()
+        return
+    rt = runtime
     containers = [c for c in rt.containers(project) if service is None or c.service == service]
     if not containers:
         raise UsageError(
             f"no containers for project {project!r}" + (f" service {service!r}" if service else ""),
-            hint="`ling-compose status` lists what runs",
+            hint=f"`{cli_command()} status` lists what runs",
         )
     prefix = len(containers) > 1
     for c in containers:
@@ -352,19 +430,24 @@ def wait_ready(
     """Wait until `url` serves `model` (see health.wait_ready); with `container` (name or id)
     it also fails fast when that container exits or restarts."""
     watch = None
+    own = runtime is None and container is not None
     if container is not None:
         rt = runtime or default_runtime()
         watch = _Watch(rt, container, time.time())
-    return health.wait_ready(
-        url,
-        model,
-        timeout_s=timeout_s,
-        health_path=health_path,
-        fetch=lambda u: http.get(u, timeout_s=5.0, api_key=api_key),
-        watch=watch,
-        progress=progress or StderrProgress(),
-        poll_s=poll_s,
-    )
+    try:
+        return health.wait_ready(
+            url,
+            model,
+            timeout_s=timeout_s,
+            health_path=health_path,
+            fetch=lambda u: http.get(u, timeout_s=5.0, api_key=api_key),
+            watch=watch,
+            progress=progress or StderrProgress(),
+            poll_s=poll_s,
+        )
+    finally:
+        if own and watch is not None:
+            watch.runtime.close()
 
 
 def smoke(

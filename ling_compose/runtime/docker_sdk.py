@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import socket
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, NoReturn, TypeVar
@@ -13,12 +15,12 @@ import docker.types
 from docker.models.containers import Container
 
 from ling_compose.errors import DockerError
+from ling_compose.models.compose import LC_PROJECT
 from ling_compose.runtime.base import ContainerState, Progress
 from ling_compose.runtime.spec import (
     COMPOSE_HASH,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
-    LC_PROJECT,
     ContainerSpec,
 )
 
@@ -46,6 +48,7 @@ _PORT_PATTERNS = (
 _RLIMIT_PATTERN = re.compile(r"error setting rlimit type (\d+)")
 _RLIMITS = {3: "stack", 7: "nofile", 8: "memlock"}  # Linux RLIMIT_* numbers
 _NS = 1_000_000_000
+DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"  # docker-py's, without DOCKER_HOST
 
 
 def translate(err: BaseException, doing: str) -> DockerError:
@@ -102,6 +105,24 @@ def translate(err: BaseException, doing: str) -> DockerError:
     return DockerError(f"{doing}: {text}")
 
 
+def _reach_unix_socket(url: str | None, doing: str) -> None:
+    """Connect to a unix-socket engine once ourselves, closing the socket whatever happens.
+
+    docker-py's UnixHTTPConnection.connect (docker/transport/unixconn.py, 7.x) leaks its socket
+    when the connect fails (a ResourceWarning, an error under -W error), so an unreachable
+    engine is reported from here before docker-py tries."""
+    url = url or DEFAULT_UNIX_SOCKET
+    scheme, sep, path = url.partition("://")
+    if not sep or scheme not in ("unix", "http+unix"):
+        return
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(10)
+        try:
+            probe.connect(path)
+        except OSError as err:
+            _raise(doing, err)
+
+
 def _explain(err: BaseException) -> str:
     if isinstance(err, docker.errors.APIError) and err.explanation:
         return str(err.explanation)
@@ -156,13 +177,25 @@ class DockerRuntime:
 
     def __init__(self, base_url: str | None = None, client: docker.DockerClient | None = None):
         doing = "connecting to the Docker daemon"
+        self._owns_client = client is None  # close() closes only a client made here
         if client is not None:
             self.client = client
-        elif base_url is not None:
-            self.client = _call(doing, lambda: docker.DockerClient(base_url=base_url))
         else:
-            self.client = _call(doing, docker.from_env)
-        _call(doing, self.client.ping)
+            _reach_unix_socket(base_url or os.environ.get("DOCKER_HOST"), doing)
+            if base_url is not None:
+                self.client = _call(doing, lambda: docker.DockerClient(base_url=base_url))
+            else:
+                self.client = _call(doing, docker.from_env)
+        try:
+            _call(doing, self.client.ping)
+        except DockerError:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Close the client's connections (one made here; a client passed in is the caller's)."""
+        if self._owns_client:
+            self.client.close()
 
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_network(self, name: str, labels: dict[str, str]) -> bool:

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ling_compose.errors import HealthError
+from ling_compose.errors import HealthError, cli_command
 from ling_compose.runtime.base import ContainerState, Progress, SilentProgress
 from ling_compose.runtime.http import Response
 
@@ -83,7 +83,7 @@ def _died(state: ContainerState, watch: ContainerWatch, elapsed: float, url: str
         "the container ran out of memory: lower the context length or concurrency, or use more "
         "GPUs/host RAM"
         if oom
-        else "read the log lines above (`ling-compose logs`); fix the cause and run `up` again"
+        else f"read the log lines above (`{cli_command()} logs`); fix the cause and run `up` again"
     )
     return HealthError(
         f"container {state.name} {what} {elapsed:.1f}s into the wait for {url}{detail}\n"
@@ -174,6 +174,6 @@ def wait_ready(
                 f"phase: {phase}; last answer: {last}"
                 + (f"\n  last log lines:\n{_indent(tail)}" if watch is not None else ""),
                 hint="a first start downloads the weights: raise --timeout, or check the logs "
-                "(`ling-compose logs -f`) for a stuck download or load",
+                f"(`{cli_command()} logs -f`) for a stuck download or load",
             )
         sleep(poll_s)

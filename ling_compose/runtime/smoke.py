@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ling_compose.errors import HealthError
+from ling_compose.errors import HealthError, cli_command
 from ling_compose.runtime import http
 from ling_compose.runtime.base import Progress, SilentProgress
 from ling_compose.runtime.http import EventStream, Response
@@ -81,7 +81,32 @@ def _http_fail(what: str, resp: Response, engine: str | None) -> HealthError:
         )
     if "tool-call-parser" in body or "tool choice" in body or "tool_choice" in body:
         return _fail(what, resp.describe(), _cause(engine))
-    return _fail(what, resp.describe(), "read the server log (`ling-compose logs`)")
+    return _fail(what, resp.describe(), f"read the server log (`{cli_command()} logs`)")
+
+
+def _json_object(what: str, resp: Response) -> dict[str, Any]:
+    """The 200 answer's body as a JSON object; anything else (an HTML page from a proxy, a
+    truncated body) is a HealthError that shows what came back, never a traceback."""
+    try:
+        data = resp.json()
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise _fail(
+            what,
+            f"HTTP 200 but not a JSON object: {resp.body[:200]!r}",
+            "is this an OpenAI-compatible endpoint (not a proxy or web page in front of it)?",
+        )
+    return data
+
+
+def _first_choice(data: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(choice, message) of a chat completion; empty dicts where the shape is not a completion."""
+    choices = data.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices else {}
+    choice = choice if isinstance(choice, dict) else {}
+    message = choice.get("message")
+    return choice, message if isinstance(message, dict) else {}
 
 
 def _looks_like_text_call(content: str | None) -> bool:
@@ -104,8 +129,7 @@ def _check_args(what: str, name: str, arguments: Any) -> dict[str, Any]:
 
 
 def _tool_message_check(what: str, data: dict[str, Any], engine: str | None) -> dict[str, Any]:
-    choice = (data.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
+    choice, message = _first_choice(data)
     calls = message.get("tool_calls") or []
     finish = choice.get("finish_reason")
     if not calls:
@@ -157,7 +181,7 @@ def _collect_stream(
         raise _fail(
             what,
             "the stream ended without `data: [DONE]`",
-            "the server dropped the stream; read its log (`ling-compose logs`)",
+            f"the server dropped the stream; read its log (`{cli_command()} logs`)",
         )
     if not calls:
         if _looks_like_text_call(content):
@@ -211,17 +235,16 @@ def smoke(
     resp = pj(endpoint, {**base, "messages": [{"role": "user", "content": "Say hello."}]})
     if resp.status != 200:
         raise _http_fail(what, resp, engine)
-    try:
-        choice = resp.json()["choices"][0]
-        text = choice["message"].get("content") or ""
-    except (ValueError, KeyError, IndexError, TypeError) as err:
+    choice, message = _first_choice(_json_object(what, resp))
+    if not message:
         raise _fail(
             what,
             f"not an OpenAI chat completion: {resp.body[:200]!r}",
             "is this an OpenAI-compatible endpoint?",
-        ) from err
+        )
+    text = str(message.get("content") or "")
     if not text.strip():
-        raise _fail(what, "empty answer", "read the server log (`ling-compose logs`)")
+        raise _fail(what, "empty answer", f"read the server log (`{cli_command()} logs`)")
     passed(f"{what}: {len(text)} characters, finish_reason {choice.get('finish_reason')!r}")
 
     what = "tool call"
@@ -230,7 +253,7 @@ def smoke(
     resp = pj(endpoint, {**base, "messages": messages, **tools})
     if resp.status != 200:
         raise _http_fail(what, resp, engine)
-    call = _tool_message_check(what, resp.json(), engine)
+    call = _tool_message_check(what, _json_object(what, resp), engine)
     passed(
         f"{what}: {call['function']['name']}({call['function']['arguments']}), "
         "finish_reason 'tool_calls'"
@@ -249,7 +272,7 @@ def smoke(
     resp = pj(endpoint, {**base, "messages": follow, **tools})
     if resp.status != 200:
         raise _http_fail(what, resp, engine)
-    answer = ((resp.json().get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+    answer = str(_first_choice(_json_object(what, resp))[1].get("content") or "")
     if not answer.strip():
         raise _fail(what, "no answer after the tool result", "check the chat template's tool role")
     passed(f"{what}: {len(answer)} characters")

@@ -9,7 +9,16 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import LABEL_PREFIX, ComposeProject
+from ling_compose.models.compose import (
+    LABEL_PREFIX,
+    LC_ENDPOINT,
+    LC_ENGINE,
+    LC_HEALTH_PATH,
+    LC_MODEL,
+    LC_PROJECT,
+    ComposeProject,
+    GpuReservation,
+)
 from ling_compose.runtime.interpolate import interpolate
 
 # Standard Compose labels: `docker compose ps/down` (v2) and docker-compose 1.29 find
@@ -23,12 +32,6 @@ COMPOSE_WORKDIR = "com.docker.compose.project.working_dir"
 COMPOSE_CONFIG_FILES = "com.docker.compose.project.config_files"
 COMPOSE_NETWORK = "com.docker.compose.network"
 COMPOSE_VOLUME = "com.docker.compose.volume"
-
-LC_PROJECT = f"{LABEL_PREFIX}.project"
-LC_ENDPOINT = f"{LABEL_PREFIX}.endpoint"
-LC_MODEL = f"{LABEL_PREFIX}.served-model-name"
-LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
-LC_ENGINE = f"{LABEL_PREFIX}.engine"
 
 DEFAULT_NETWORK = "default"
 
@@ -137,6 +140,14 @@ def _ulimits(raw: Mapping[str, int | dict[str, int]]) -> dict[str, tuple[int, in
     return out
 
 
+def _gpu_count(gpus: GpuReservation | None) -> int | None:
+    """The DeviceRequest count: -1 asks Docker for every GPU ("all", or neither count nor ids,
+    as Compose does); None when no GPUs are requested or device ids name them."""
+    if gpus is None or gpus.device_ids is not None:
+        return None
+    return -1 if gpus.count in ("all", None) else int(gpus.count)
+
+
 def _is_path(source: str) -> bool:
     return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
 
@@ -228,7 +239,7 @@ def project_spec(
             ipc=service.ipc,
             shm_size=service.shm_size,
             ulimits=_ulimits(service.ulimits),
-            gpu_count=(gpus.count if gpus.device_ids is None else None) if gpus else None,
+            gpu_count=_gpu_count(gpus),
             gpu_device_ids=list(gpus.device_ids) if gpus and gpus.device_ids else None,
             healthcheck=HealthSpec(
                 list(hc.test), hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s
@@ -261,6 +272,10 @@ def project_spec(
             if served:
                 labels[LC_MODEL] = served
             labels[LC_HEALTH_PATH] = health_path
+            # The plan's start-up figures, so that `status` can compare without the file.
+            labels.update(
+                {f"{LABEL_PREFIX}.{k}": v for k, v in meta.items() if k.startswith("planned_")}
+            )
             api_key = _api_key(command, environment)
         containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
     volumes = {

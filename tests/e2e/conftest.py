@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
+import re
+import shutil
 import socket
 import subprocess
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.errors
+import docker.types
 import pytest
+import yaml
 
+from ling_compose import catalog
+from ling_compose.cli import main
 from ling_compose.models.compose import (
     ComposeProject,
     GpuReservation,
@@ -26,6 +36,7 @@ from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
 from tests.e2e.standins import build
+from tests.external import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
 ENGINE_SCRIPT = REPO / ".ci" / "docker-engine.sh"
@@ -35,20 +46,13 @@ MODEL = "ling-2.6-flash"
 CONTAINER_PORTS = {"vllm": 8000, "sglang": 30000, "llamacpp": 8080}
 
 
-def _unavailable(reason: str) -> None:
-    # Locally an engine is optional; in CI (CI=true) its absence is a failure, never a skip.
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"CI=true but {reason}", pytrace=False)
-    pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def client() -> Iterator[docker.DockerClient]:
     try:
         c = docker.from_env()
         c.ping()
     except (docker.errors.DockerException, OSError) as err:
-        _unavailable(f"no Docker engine reachable ({err}); start one: sudo .ci/docker-engine.sh")
+        unavailable(f"no Docker engine reachable ({err}); start one: sudo .ci/docker-engine.sh")
     yield c
     c.close()
 
@@ -58,13 +62,84 @@ def images(client: docker.DockerClient) -> dict[str, str]:
     try:
         return build.build_all(client)
     except build.BuildUnavailable as err:
-        _unavailable(f"cannot build the stand-in images: {err}")
+        unavailable(f"cannot build the stand-in images: {err}")
         raise
 
 
 @pytest.fixture(scope="session")
 def runtime(client: docker.DockerClient) -> DockerRuntime:
     return DockerRuntime(client=client)
+
+
+def _memlock_cap() -> int | None:
+    """The Docker daemon's hard memlock limit when it is capped (as in this sandbox: 8 MiB)."""
+    for pid_dir in Path("/proc").iterdir():
+        try:
+            if (pid_dir / "comm").read_text().strip() != "dockerd":
+                continue
+            for line in (pid_dir / "limits").read_text().splitlines():
+                if line.startswith("Max locked memory"):
+                    hard = line.split()[4]
+                    return None if hard == "unlimited" else int(hard)
+        except OSError:
+            continue
+    return None
+
+
+def runnable_here(
+    compose_file: Path, image: str, env: dict[str, str] | None = None
+) -> dict[str, Any]:
+    """Make a rendered file start on this machine, changing as little as possible: the stand-in
+    image for the real one, stand-in settings (env), and a memlock ulimit this sandbox's dockerd
+    may grant (rendered multi-GPU files ask for -1). Returns the file's data as written."""
+    data: dict[str, Any] = yaml.safe_load(compose_file.read_text())
+    service = data["services"]["server"]
+    service["image"] = image
+    service.setdefault("environment", {}).update(env or {})
+    cap = _memlock_cap()
+    if cap is not None and service.get("ulimits", {}).get("memlock") == -1:
+        service["ulimits"]["memlock"] = cap
+    compose_file.write_text(yaml.safe_dump(data, sort_keys=False))
+    return data
+
+
+@dataclass(frozen=True)
+class RenderedStack:
+    folder: Path
+    name: str  # the Compose project
+    port: int
+
+
+def render_runnable_stack(
+    tmp: Path, base_profile: str, image: str, env: dict[str, str] | None = None
+) -> RenderedStack:
+    """A built-in profile under a unique name (the engine is shared with other checkouts),
+    rendered by `render --stack-dir` into a folder whose name has nothing to do with the
+    project, with .env made from .env.example, then made runnable here (runnable_here)."""
+    profile = f"e2e-{uuid.uuid4().hex[:8]}"
+    profiles = tmp / f"{profile}-profiles.yml"
+    spec = catalog.builtin_profiles()[base_profile].model_dump(mode="json", exclude_none=True)
+    profiles.write_text(yaml.safe_dump({"profiles": {profile: spec}}))
+    port = free_port()
+    folder = tmp / f"unrelated-folder-{uuid.uuid4().hex[:4]}"
+    args = ["render", profile, "--profiles-file", str(profiles), "--port", str(port)]
+    with contextlib.redirect_stderr(io.StringIO()) as said:  # "wrote ..." lines
+        if main([*args, "--stack-dir", str(folder)]) != 0:
+            raise RuntimeError(f"render {base_profile} as {profile} failed: {said.getvalue()}")
+    shutil.copy(folder / ".env.example", folder / ".env")
+    runnable_here(folder / "docker-compose.yml", image, env)
+    return RenderedStack(folder=folder, name=f"ling-{profile}", port=port)
+
+
+def standin_stamp(
+    client: docker.DockerClient, container: str, key: str = "STANDIN_READY_AT"
+) -> float:
+    """A moment the stand-in logged: STANDIN_READY_AT (/health turned 200), STANDIN_EXIT_AT."""
+    logs = client.containers.get(container).logs().decode()
+    match = re.search(rf"{key} (\d+\.\d+)", logs)
+    if not match:
+        raise RuntimeError(f"no {key} in the logs of {container}: {logs[-2000:]}")
+    return float(match.group(1))
 
 
 def free_port() -> int:
@@ -169,36 +244,97 @@ def project(images: dict[str, str], project_name: str) -> ProjectFactory:
     return factory
 
 
+def _path_with_decoy_hook(folder: Path) -> str:
+    """PATH with FOLDER first, holding a no-op hook and a link to dockerd (as /usr/bin does)."""
+    hook = folder / "nvidia-container-runtime-hook"
+    hook.write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+    hook.chmod(0o755)
+    dockerd = shutil.which("dockerd")
+    if dockerd:
+        (folder / "dockerd").symlink_to(dockerd)
+    return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def _answers(url: str) -> bool:
+    # Connect once by hand first: docker-py leaks its socket when the connect fails.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as raw:
+        try:
+            raw.connect(url.removeprefix("unix://"))
+        except OSError:
+            return False
+    try:
+        probe = docker.DockerClient(base_url=url)  # asks the server's API version: may raise
+    except (docker.errors.DockerException, OSError):
+        return False
+    try:
+        return bool(probe.ping())
+    except (docker.errors.DockerException, OSError):
+        return False
+    finally:
+        probe.close()
+
+
+def _accepts_gpu_requests(engine: docker.DockerClient, image: str) -> bool:
+    """Whether ENGINE starts a container that asks for a GPU (it then has an NVIDIA driver)."""
+    gpu = docker.types.DeviceRequest(count=1, capabilities=[["gpu"]])
+    box = engine.containers.create(image, entrypoint=["true"], device_requests=[gpu])
+    try:
+        box.start()
+    except docker.errors.APIError as err:
+        if "could not select device driver" in str(err):
+            return False
+        raise
+    finally:
+        box.remove(force=True)
+    return True
+
+
 @pytest.fixture(scope="session")
 def nogpu_client(
-    client: docker.DockerClient, images: dict[str, str]
+    client: docker.DockerClient,
+    images: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[docker.DockerClient]:
-    """A second engine started WITHOUT the no-op NVIDIA hook, as on a host with no toolkit."""
+    """A second engine started WITHOUT any NVIDIA hook, as on a host with no toolkit.
+
+    It is started with a decoy hook first on PATH, beside `dockerd`, as the NVIDIA toolkit puts
+    its hook in /usr/bin on a real GPU host: the engine script must hide it whatever PATH holds.
+    """
     url = f"unix://{NOGPU_SOCKET}"
     started = False
-    try:
-        docker.DockerClient(base_url=url).ping()
-    except (docker.errors.DockerException, OSError):
+    if not _answers(url):
         if os.geteuid() != 0:
-            _unavailable("the second (hook-less) engine needs root to start")
+            unavailable("the second (hook-less) engine needs root to start")
         out = subprocess.run(
             [str(ENGINE_SCRIPT), "--no-gpu-hook", "--socket", NOGPU_SOCKET],
             capture_output=True,
             text=True,
             timeout=180,
+            env={**os.environ, "PATH": _path_with_decoy_hook(tmp_path_factory.mktemp("decoy"))},
         )
         started = True
-        try:
-            docker.DockerClient(base_url=url).ping()
-        except (docker.errors.DockerException, OSError):
-            _unavailable(f"could not start the hook-less engine: {out.stdout}{out.stderr}")
+        if not _answers(url):
+            unavailable(f"could not start the hook-less engine: {out.stdout}{out.stderr}")
     second = docker.DockerClient(base_url=url)
-    build.copy_image(client, second, images["vllm"])
-    yield second
-    second.close()
-    if started:
-        subprocess.run(
-            [str(ENGINE_SCRIPT), "--stop", "--socket", NOGPU_SOCKET],
-            capture_output=True,
-            timeout=60,
-        )
+    try:
+        build.copy_image(client, second, images["vllm"])
+        if _accepts_gpu_requests(second, images["vllm"]):
+            unavailable(
+                f"the engine on {url} accepts GPU requests: an nvidia-container-runtime-hook "
+                "was on its PATH when it started"
+                + (
+                    ""
+                    if started
+                    else f"; stop it (.ci/docker-engine.sh --stop --socket {NOGPU_SOCKET}) "
+                    "and the test starts one without the hook"
+                )
+            )
+        yield second
+    finally:
+        second.close()
+        if started:
+            subprocess.run(
+                [str(ENGINE_SCRIPT), "--stop", "--socket", NOGPU_SOCKET],
+                capture_output=True,
+                timeout=60,
+            )

@@ -72,10 +72,12 @@ def test_converges_keeps_volume_and_reaches_gpu_runtime(
     assert again.actions == {"server": "unchanged"}
     assert again.container_ids["server"] == cid
 
-    # docker-compose 1.29 (an independent implementation) recognises the project by its labels.
+    # docker-compose 1.29 (an independent implementation) recognises the project by its labels;
+    # it predates the top-level `name:`, so it gets the project name from -p instead.
     if shutil.which("docker-compose"):
         compose_file = tmp_path / "docker-compose.yml"
-        compose_file.write_text(yaml.safe_dump(proj.to_compose(), sort_keys=False))
+        legacy = {k: v for k, v in proj.to_compose().items() if k != "name"}
+        compose_file.write_text(yaml.safe_dump(legacy, sort_keys=False))
         ps = subprocess.run(
             ["docker-compose", "-f", str(compose_file), "-p", proj.name, "ps", "-q"],
             capture_output=True,

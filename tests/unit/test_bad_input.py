@@ -32,11 +32,11 @@ import ling_compose.cli
 from ling_compose import catalog
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.commands import runtime as runtime_cmds
-from ling_compose.commands.stack_args import OVERRIDE_FLAGS
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.errors import EXIT_CODES
 from ling_compose.flags.catalog import load_catalog
 from ling_compose.loader import load_stack
+from ling_compose.models.overrides import OVERRIDE_FLAGS
 from ling_compose.runtime import api
 from tests.unit.test_runtime_up import FakeRuntime
 
@@ -256,7 +256,7 @@ PROFILE_SPEC = st.fixed_dictionaries(
             optional={
                 "gpu": field_value(list(catalog.gpus())),
                 "count": field_value([1, 2, 4, 8]),
-                "host_ram_gb": field_value([96, 1e-300, 1e300, float("inf")]),
+                "host_ram_gib": field_value([96, 1e-300, 1e300, float("inf")]),
                 "host_ram_bandwidth_gbs": field_value([80, 0.0001]),
             },
         ),

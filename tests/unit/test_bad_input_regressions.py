@@ -143,9 +143,9 @@ def test_profile_names_are_checked_where_the_file_is_read(tmp_path, capsys, name
         (["--gpus", "lots"], "argument --gpus: invalid int value"),
         (["--port", "99999"], "--port: input should be less than or equal to 65535"),
         (["--concurrency", "0"], "--concurrency: input should be greater"),
-        (["--host-ram-gb", "1e309"], "--host-ram-gb: input should be a finite number"),
-        (["--host-ram-gb", "nan"], "--host-ram-gb: input should be a finite number"),
-        (["--host-ram-gb", "-3"], "--host-ram-gb: input should be greater than 0"),
+        (["--host-ram-gib", "1e309"], "--host-ram-gib: input should be a finite number"),
+        (["--host-ram-gib", "nan"], "--host-ram-gib: input should be a finite number"),
+        (["--host-ram-gib", "-3"], "--host-ram-gib: input should be greater than 0"),
         (["--gpu-type", "h10"], "--gpu-type: unknown GPU 'h10'"),
         (["--checkpoint", "fp8"], "--checkpoint: unknown checkpoint 'fp8'"),
         (["--bind", "localhost"], "--bind: not an IP address"),
@@ -169,9 +169,9 @@ def test_the_rule_is_in_the_hint_and_in_help(capsys):
 
 
 def test_show_json_never_prints_infinity(capsys):
-    assert main(["show", "h200-fp8", "--host-ram-gb", "1e308", "--json"]) == 2
+    assert main(["show", "h200-fp8", "--host-ram-gib", "1e308", "--json"]) == 2
     assert capsys.readouterr().out == ""
-    assert main(["show", "h200-fp8", "--host-ram-gb", "1000", "--json"]) == 0
+    assert main(["show", "h200-fp8", "--host-ram-gib", "1000", "--json"]) == 0
     json.loads(capsys.readouterr().out)
 
 
@@ -179,11 +179,11 @@ def test_infinite_numbers_in_profile_files_are_refused(tmp_path, capsys):
     path = tmp_path / "p.yml"
     path.write_text(
         PROFILE.format(name="p", description="d", count=1).replace(
-            "count: 1}", "count: 1, host_ram_gb: .inf}"
+            "count: 1}", "count: 1, host_ram_gib: .inf}"
         )
     )
     err = failed(capsys, main(["show", "p", "--profiles-file", str(path), "--json"]))
-    assert "hardware.host_ram_gb: Input should be a finite number" in err
+    assert "hardware.host_ram_gib: Input should be a finite number" in err
 
 
 # -- 6. YAML tags -----------------------------------------------------------------------------------
@@ -252,7 +252,7 @@ def nasty_profiles(tmp_path, text):
         f'  p:\n    description: "{text}"\n    guide_note: "{text}"\n'
         "    hardware: {gpu: h200, count: 1}\n    checkpoint: ling-2.6-flash-fp8\n"
         "    backend: {engine: vllm}\n"
-        f'  g:\n    description: "{text}"\n    hardware: {{gpu: rtx-4090, count: 1, host_ram_gb: 96}}\n'
+        f'  g:\n    description: "{text}"\n    hardware: {{gpu: rtx-4090, count: 1, host_ram_gib: 96}}\n'
         "    checkpoint: ling-2.6-flash-gguf-iq4nl\n"
         f'    backend: {{engine: llamacpp, fork_ref: "r{text}"}}\n'
         "    serving: {context_length: 32768, concurrency: 1}\n"
@@ -267,9 +267,11 @@ def test_header_strings_never_break_the_yaml(tmp_path, capsys, text, profile):
     description = yaml.safe_load(path.read_text())["profiles"][profile]["description"]
     assert main(["render", profile, "--profiles-file", str(path)]) == 0
     out = capsys.readouterr().out
-    assert yaml.safe_load(out)["services"]["server"]["image"]
-    header = [ln for ln in out.split("\n") if not ln.startswith("#")]
-    assert header[0].startswith("x-ling-compose:")  # every header line is still a comment
+    document = yaml.safe_load(out)
+    assert document["services"]["server"]["image"]
+    body = [ln for ln in out.split("\n") if not ln.startswith("#")]
+    # Every header line is still a comment: the first other line is the document's first key.
+    assert body[0] == f"name: {document['name']}" == f"name: ling-{profile}"
     target = tmp_path / "out.yml"
     assert main(["render", profile, "--profiles-file", str(path), "-o", str(target)]) == 0
     assert yaml.safe_load(target.read_text()) == yaml.safe_load(out)

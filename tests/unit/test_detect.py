@@ -56,29 +56,29 @@ def probes_for(host: str, *, nvml: bool = True) -> DetectProbes:
     )
 
 
-# host, expected groups, CUDA the driver supports, host RAM (GB, 1 decimal)
+# host, expected groups, CUDA the driver supports, host RAM (GiB, 1 decimal)
 EXPECTED = [
-    ("h200-1x-real", [("h200", 1)], "13.0", 135.1),
-    ("rtx4090-1x", [("rtx-4090", 1)], "12.4", 67.3),
-    ("rtx3090-2x", [("rtx-3090", 2)], "12.9", 135.0),
-    ("h100-4x", [("h100-sxm-80gb", 4)], "13.0", 2164.3),
-    ("h20-8x", [("h20", 8)], "12.8", 2164.3),
-    ("mixed-4090-3090-smi", [("rtx-4090", 1), ("rtx-3090", 1)], "12.8", 101.1),
-    ("unknown-a10g-1x", [("unknown-a10g", 1)], "12.2", 33.2),
-    ("unknown-l4-1x-smi", [("unknown-l4", 1)], "12.4", 16.5),
+    ("h200-1x-real", [("h200", 1)], "13.0", 125.9),
+    ("rtx4090-1x", [("rtx-4090", 1)], "12.4", 62.7),
+    ("rtx3090-2x", [("rtx-3090", 2)], "12.9", 125.7),
+    ("h100-4x", [("h100-sxm-80gb", 4)], "13.0", 2015.7),
+    ("h20-8x", [("h20", 8)], "12.8", 2015.7),
+    ("mixed-4090-3090-smi", [("rtx-4090", 1), ("rtx-3090", 1)], "12.8", 94.2),
+    ("unknown-a10g-1x", [("unknown-a10g", 1)], "12.2", 30.9),
+    ("unknown-l4-1x-smi", [("unknown-l4", 1)], "12.4", 15.4),
 ]
 
 
-@pytest.mark.parametrize(("host", "groups", "cuda", "ram_gb"), EXPECTED)
+@pytest.mark.parametrize(("host", "groups", "cuda", "ram_gib"), EXPECTED)
 def test_every_fixture_maps_onto_the_catalogue(
-    host: str, groups: list[tuple[str, int]], cuda: str, ram_gb: float
+    host: str, groups: list[tuple[str, int]], cuda: str, ram_gib: float
 ) -> None:
     hw = detect_hardware(probes_for(host))
     assert [(g.key, g.count) for g in hw.groups] == groups
     assert hw.count == sum(n for _, n in groups)
     assert hw.is_mixed == (len(groups) > 1)
     assert hw.cuda_driver_version == cuda
-    assert hw.host_ram_gb is not None and round(hw.host_ram_gb, 1) == ram_gb
+    assert hw.host_ram_gib is not None and round(hw.host_ram_gib, 1) == ram_gib
     for group in hw.groups:
         assert group.known == (not group.key.startswith("unknown-"))
 
@@ -159,7 +159,8 @@ def test_unknown_gpu_from_nvml_gets_a_measured_model() -> None:
     assert gpu.gpu is not None
     assert gpu.gpu.key == "unknown-a10g"
     assert gpu.gpu.compute_capability == "8.6"
-    assert gpu.gpu.memory_gb == pytest.approx(22.5, abs=0.05)
+    assert gpu.gpu.memory_gib == pytest.approx(22.5, abs=0.05)
+    assert gpu.gpu.memory_mib == gpu.memory_total_bytes // MIB  # what the driver reported
     assert any("not in the GPU catalogue" in n for n in gpu.notes)
     assert any("estimated from NVML" in n for n in gpu.notes)
 
@@ -220,7 +221,7 @@ def test_cuda_version_from_driver_table_when_nothing_reports_it() -> None:
     )
     hw = detect_hardware(probes)
     assert (hw.cuda_driver_version, hw.cuda_driver_version_source) == ("12.9", "driver table")
-    assert hw.host_ram_gb is None
+    assert hw.host_ram_gib is None
 
 
 def test_cuda_tables() -> None:
@@ -269,8 +270,11 @@ def test_cli_detect_table_for_the_real_h200(
     out, err = capsys.readouterr()
     assert err == ""
     recorded = (FIXTURES / "h200-1x-real" / "detect.txt").read_text().splitlines()
-    # The fixture is what the device printed, between the command line and the exit line.
-    assert out.splitlines() == recorded[1:-1]
+    # The fixture is what the device printed, between the command line and the exit line; host
+    # RAM was printed in decimal GB then, in GiB since issue 9 (one unit for memory).
+    converted = {"Host RAM: 135.1 GB": "Host RAM: 125.9 GiB"}  # 135,148,564,480 bytes
+    assert set(converted) <= set(recorded)
+    assert out.splitlines() == [converted.get(line, line) for line in recorded[1:-1]]
 
 
 def test_cli_detect_json(
@@ -292,7 +296,15 @@ def test_cli_detect_json_matches_the_device_run(
     _use_fixture(monkeypatch, "h200-1x-real")
     assert cli(["detect", "--json"]) == 0
     recorded = json.loads((FIXTURES / "h200-1x-real" / "detect.json").read_text())
-    assert json.loads(capsys.readouterr().out) == recorded
+    now = json.loads(capsys.readouterr().out)
+    # Changed since the recording (issue 9): host RAM in GiB, and the catalogue entry stores the
+    # driver's MiB instead of the datasheet's GB. Everything measured is as recorded.
+    assert recorded.pop("host_ram_gb") == 135.1 and now.pop("host_ram_gib") == 125.9
+    for data in (recorded, now):
+        for item in data["gpus"] + data["groups"]:
+            item.pop("gpu")
+    assert now == recorded
+    assert catalogue()["h200"].memory_mib == recorded["gpus"][0]["memory_total_bytes"] // MIB
 
 
 def test_cli_detect_unknown_gpu_table_says_so(

@@ -24,7 +24,7 @@ from ling_compose.hardware.preflight import (
     suggest_image_variant,
 )
 from ling_compose.hardware.raw import ProbeUnavailable
-from ling_compose.models.hardware import GB
+from ling_compose.models.hardware import GB, GIB
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "gpus"
 HEALTHY_DOCKER = DockerInfo(
@@ -61,8 +61,8 @@ def probes(
     *,
     docker: DockerInfo = HEALTHY_DOCKER,
     on_path: tuple[str, ...] = (),
-    free_gb: float | None = 1000,
-    ram_gb: float | None = 512,
+    free_gib: float | None = 1000,
+    ram_gib: float | None = 512,
     existing: tuple[str, ...] = (),
 ) -> Probes:
     def detect() -> DetectedHardware:
@@ -76,10 +76,10 @@ def probes(
     return Probes(
         docker_info=lambda: docker,
         which=lambda name: f"/usr/bin/{name}" if name in on_path else None,
-        disk_free_bytes=lambda path: None if free_gb is None else int(free_gb * GB),
+        disk_free_bytes=lambda path: None if free_gib is None else int(free_gib * GIB),
         hardware=detect,
         path_exists=lambda path: path in existing,
-        host_ram_bytes=lambda: None if ram_gb is None else int(ram_gb * GB),
+        host_ram_bytes=lambda: None if ram_gib is None else int(ram_gib * GIB),
     )
 
 
@@ -90,8 +90,8 @@ def by_check(findings: list[Finding]) -> dict[str, Finding]:
 H100_STACK = PreflightRequirements(
     gpu_key="h100-sxm-80gb",
     gpu_count=4,
-    min_host_ram_gb=0,
-    disk_gb_needed=120,
+    min_host_ram_gib=0,
+    disk_gib_needed=120,
     min_driver_cuda="13.0",
     image="vllm/vllm-openai:v0.33.0",
 )
@@ -213,25 +213,25 @@ def test_image_variants() -> None:
 
 
 def test_low_disk() -> None:
-    disk = by_check(run_checks(H100_STACK, probes(free_gb=50)))["disk"]
+    disk = by_check(run_checks(H100_STACK, probes(free_gib=50)))["disk"]
     assert disk.status == "fail"
     assert disk.message == (
-        "50 GB free at /var/lib/docker (Docker data root); the checkpoint needs 120 GB"
+        "50.0 GiB free at /var/lib/docker (Docker data root); the checkpoint needs 120.0 GiB"
     )
     assert disk.fix is not None and "data-root" in disk.fix
 
 
 def test_unreadable_disk_is_a_warning() -> None:
-    disk = by_check(run_checks(H100_STACK, probes(free_gb=None)))["disk"]
+    disk = by_check(run_checks(H100_STACK, probes(free_gib=None)))["disk"]
     assert disk.status == "warn"
 
 
 def test_low_host_ram_for_offloaded_experts() -> None:
-    stack = H100_STACK.model_copy(update={"min_host_ram_gb": 256})
-    ram = by_check(run_checks(stack, probes(ram_gb=128)))["host-ram"]
+    stack = H100_STACK.model_copy(update={"min_host_ram_gib": 256})
+    ram = by_check(run_checks(stack, probes(ram_gib=128)))["host-ram"]
     assert ram.status == "fail"
-    assert ram.message == "host RAM 128 GB < 256 GB needed for offloaded experts"
-    assert by_check(run_checks(stack, probes(ram_gb=None)))["host-ram"].status == "warn"
+    assert ram.message == "host RAM 128.0 GiB < 256.0 GiB needed for offloaded experts"
+    assert by_check(run_checks(stack, probes(ram_gib=None)))["host-ram"].status == "warn"
 
 
 def test_wrong_gpu_count() -> None:
@@ -342,26 +342,40 @@ def test_cli_doctor_refuses_a_layout_that_cannot_fit(
 
 
 def test_findings_recorded_on_the_h200() -> None:
-    """Replays the device run (no Docker there, 64 GiB disk, 135 GB RAM) and compares."""
+    """Replays the device run (no Docker there, 64 GiB disk, 135 GB RAM) and compares.
+
+    The recording printed disk and RAM in decimal GB; since issue 9 (one unit per kind of
+    figure) they print in GiB, so those two lines are compared converted, the rest verbatim."""
     from ling_compose.commands.doctor import format_findings
 
     fake = probes(
         "h200-1x-real",
         docker=DockerInfo(cli_found=False, error="the docker CLI is not on PATH"),
-        free_gb=69.4,
-        ram_gb=135.1,
+        free_gib=69.4 * GB / GIB,
+        ram_gib=135.1 * GB / GIB,
     )
     recorded_run = PreflightRequirements(
         gpu_key="h200",
         gpu_count=1,
-        min_host_ram_gb=16,
-        disk_gb_needed=20,
+        min_host_ram_gib=16,
+        disk_gib_needed=20,
         min_driver_cuda="13.0",
         image="vllm/vllm-openai:v0.33.0",
     )
     recorded = (FIXTURES / "h200-1x-real" / "doctor.txt").read_text().split("\n\n")[0]
     findings_lines = recorded.splitlines()[1:-3]  # drop the command, the error, hint and exit
-    assert format_findings(run_checks(recorded_run, fake)).splitlines() == findings_lines
+    converted = {
+        "[ok  ] disk            69 GB free at / (Docker data root unknown; checked /); need 20 GB": (
+            "[ok  ] disk            64.6 GiB free at / (Docker data root unknown; checked /); "
+            "need 20.0 GiB"
+        ),
+        "[ok  ] host-ram        host RAM 135 GB >= 16 GB needed": (
+            "[ok  ] host-ram        host RAM 125.8 GiB >= 16.0 GiB needed"
+        ),
+    }
+    assert set(converted) <= set(findings_lines)  # the recording still says what it said
+    expected = [converted.get(line, line) for line in findings_lines]
+    assert format_findings(run_checks(recorded_run, fake)).splitlines() == expected
 
 
 def test_image_cuda_from_tag() -> None:
@@ -374,7 +388,7 @@ def test_image_cuda_from_tag() -> None:
 
 @pytest.mark.parametrize(
     ("profile", "image", "cuda"),
-    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.4")],
+    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.8")],
 )
 def test_requirements_from_a_compiled_profile(
     profile: str, image: str | None, cuda: str | None
@@ -389,19 +403,17 @@ def test_requirements_from_a_compiled_profile(
     stack = load_stack(profile)
     plan = make_plan(stack)
     service_image = image or "ling-compose/llamacpp:local"
-    build = None if image else SimpleNamespace()
+    build = None if image else SimpleNamespace(args={"CUDA_VERSION": "12.8.1"})
     service = SimpleNamespace(image=service_image, build=build)
     project = SimpleNamespace(services={"server": service})
     compiled = cast(Compiled, SimpleNamespace(stack=stack, plan=plan, project=project))
     req = requirements_from_stack(compiled)
     assert (req.gpu_key, req.gpu_count) == (stack.hardware.gpu.key, stack.hardware.count)
     assert req.image == service_image
-    assert req.disk_gb_needed == pytest.approx(
-        stack.checkpoint.size_on_disk_gib * 1024**3 / 1e9, abs=0.1
-    )
+    assert req.disk_gib_needed == pytest.approx(stack.checkpoint.size_on_disk_gib, abs=0.1)
     if cuda is not None:
         assert req.min_driver_cuda == cuda
     if plan.host is not None:
-        assert req.min_host_ram_gb == pytest.approx(plan.host.needed * 1024**3 / 1e9, abs=0.1)
+        assert req.min_host_ram_gib == pytest.approx(plan.host.needed, abs=0.1)
     else:
-        assert req.min_host_ram_gb == 0
+        assert req.min_host_ram_gib == 0

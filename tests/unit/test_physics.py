@@ -16,8 +16,10 @@ def test_kv_cache_per_sequence_matches_published_figures(tokens, gib):
     assert physics.kv_bytes_per_token(False) * tokens / GIB == pytest.approx(gib, abs=0.01)
 
 
-def test_linear_attention_state_is_56_mib_per_sequence():
-    assert physics.LINEAR_STATE_BYTES_PER_SEQ == 56 * 1024**2
+def test_linear_attention_state_is_56_mib_in_fp32_and_28_mib_in_bf16_per_sequence():
+    assert physics.LINEAR_STATE_VALUES_PER_SEQ == 28 * 32 * 128 * 128
+    assert physics.LINEAR_STATE_VALUES_PER_SEQ * 4 == 56 * 1024**2
+    assert physics.LINEAR_STATE_VALUES_PER_SEQ * 2 == 28 * 1024**2
 
 
 def test_hybrid_layout_has_four_mla_layers():

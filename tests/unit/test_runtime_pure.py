@@ -112,6 +112,29 @@ def _api_error(message: str) -> docker.errors.APIError:
     return docker.errors.APIError("500 Server Error", explanation=message)
 
 
+@pytest.mark.parametrize(
+    ("written", "count", "device_request_count"),
+    [("all", "all", -1), ("ALL", "all", -1), (2, 2, 2), ("2", 2, 2), (None, None, -1)],
+)
+def test_gpu_count_as_written_survives_up_f_and_re_rendering(
+    written: object, count: object, device_request_count: int, tmp_path: Path
+) -> None:
+    """`count: all` (hand-edited or another tool's file) keeps its GPU request: read back by
+    `up -f` it asks Docker for every GPU, and rendered again it is still `all`, never null."""
+    data = _project().to_compose()
+    device: dict[str, object] = {"driver": "nvidia", "capabilities": ["gpu"]}
+    if written is not None:
+        device["count"] = written
+    data["services"]["server"]["deploy"]["resources"]["reservations"]["devices"] = [device]
+    proj = ComposeProject.from_compose(data)
+    assert proj.services["server"].gpus == GpuReservation(count=count)  # type: ignore[arg-type]
+    again = proj.to_compose()["services"]["server"]["deploy"]["resources"]["reservations"]
+    assert again["devices"][0].get("count") == count
+    assert None not in again["devices"][0].values()
+    (c,) = project_spec(proj, {}, tmp_path).containers
+    assert (c.gpu_count, c.gpu_device_ids) == (device_request_count, None)
+
+
 def test_translate_gpu_port_rlimit_daemon() -> None:
     gpu = translate(
         _api_error('could not select device driver "" with capabilities: [[gpu]]'), "starting"

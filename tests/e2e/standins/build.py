@@ -125,7 +125,8 @@ def copy_image(src: docker.DockerClient, dst: docker.DockerClient, tag: str) -> 
         return
     except docker.errors.ImageNotFound:
         pass
-    data = b"".join(src.images.get(tag).save(named=True))
+    # named=tag: an image built in several checkouts carries several tags; save the one asked for.
+    data = b"".join(src.images.get(tag).save(named=tag))
     dst.images.load(data)
 
 

@@ -9,6 +9,9 @@ Environment:
   STANDIN_CRASH_AFTER    exit 1 after this many seconds of loading, with an error log line
   STANDIN_NEVER_READY=1  stay in the loading phase forever
   STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
+  STANDIN_REPORT         JSON {figure: value} (keys of ling_compose.plan.ENGINE_FIGURES): the
+                         cache the "engine" reports at start-up, printed in that engine's own
+                         log format (see start_up_report)
 """
 
 from __future__ import annotations
@@ -43,6 +46,68 @@ BAD_ARGS_EXIT = {"vllm": 2, "sglang": 2, "llamacpp": 1}
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+# The engines' own printf-style formats (C printf for llama.cpp, %-logging for vLLM), kept as
+# such so that the stand-in's lines are byte for byte what the engines print.
+VLLM_CAPACITY = "%s KV cache size: %s tokens, Maximum concurrency for %s tokens per request: %.2fx"
+LLAMA_OFFLOADED = "load_tensors: offloaded %d/%d layers to GPU"
+LLAMA_MODEL_BUFFER = "load_tensors: %12s model buffer size = %8.2f MiB"
+LLAMA_CTX_SEQ = "llama_context: n_ctx_seq             = %u"
+LLAMA_KV_BUFFER = "llama_kv_cache: %10s KV buffer size = %8.2f MiB"
+LLAMA_RS_BUFFER = "llama_memory_recurrent: %10s RS buffer size = %8.2f MiB"
+
+
+def start_up_report(backend: str, args: dict[str, Any], figures: dict[str, float]) -> list[str]:
+    """The lines each engine logs about its cache once it has profiled the GPU, in its format
+    at the pinned version (file:line as in ling_compose/runtime/engine_report.py)."""
+    f, pid = figures, os.getpid()
+    lines: list[str] = []
+    if backend == "vllm":
+        stamp = time.strftime("%m-%d %H:%M:%S")  # vllm/logger.py _DATE_FORMAT
+        context = int(args.get("--max-model-len") or 0)
+        if "kv_cache_gib" in f:  # gpu_worker.py:773, format_gib = str(round(GiB, 2))
+            lines.append(
+                f"(Worker pid={pid}) INFO {stamp} [gpu_worker.py:773] "
+                f"Available KV cache memory: {round(f['kv_cache_gib'], 2)} GiB"
+            )
+        if "kv_cache_tokens" in f:  # v1/core/kv_cache_utils.py:1148
+            tokens, conc = f"{int(f['kv_cache_tokens']):,}", f.get("max_concurrency", 0.0)
+            capacity = VLLM_CAPACITY % ("GPU", tokens, f"{context:,}", conc)
+            lines.append(f"(EngineCore pid={pid}) INFO {stamp} [kv_cache_utils.py:1148] {capacity}")
+    elif backend == "sglang":
+        stamp = "[" + time.strftime("%Y-%m-%d %H:%M:%S") + " TP0] "  # utils/common.py
+        tokens = int(f.get("kv_cache_tokens", 0))
+        if "kv_cache_gib" in f:  # mem_cache/memory_pool.py:2094-2097
+            lines.append(
+                stamp + f"KV Cache is allocated. dtype: torch.bfloat16, #tokens: {tokens}, "
+                f"KV size: {f['kv_cache_gib']:.2f} GB"
+            )
+        if "state_gib" in f:  # mem_cache/memory_pool.py:1005-1009
+            lines.append(
+                stamp + "Mamba Cache is allocated. max_mamba_cache_size: 0, conv_state size: "
+                f"0.00GB, ssm_state size: {f['state_gib']:.2f}GB "
+            )
+        if "kv_cache_tokens" in f:  # managers/scheduler.py:1269-1276
+            running = int(f.get("max_running_requests", 0))
+            lines.append(
+                stamp + f"max_total_num_tokens={tokens}, chunked_prefill_size=8192, "
+                f"max_prefill_tokens=16384, max_running_requests={running}, "
+                f"context_len={int(args.get('--context-length') or 0)}, available_gpu_mem=10.00 GB"
+            )
+    else:
+        if "gpu_weights_gib" in f:  # src/llama-model.cpp:1926 and :1932
+            lines.append(LLAMA_OFFLOADED % (33, 33))
+            lines.append(LLAMA_MODEL_BUFFER % ("CUDA0", f["gpu_weights_gib"] * 1024))
+        if f.get("host_weights_gib"):
+            lines.append(LLAMA_MODEL_BUFFER % ("CPU_Mapped", f["host_weights_gib"] * 1024))
+        if "context_per_slot" in f:  # src/llama-context.cpp:312
+            lines.append(LLAMA_CTX_SEQ % int(f["context_per_slot"]))
+        if "kv_cache_gib" in f:  # src/llama-kv-cache.cpp:291
+            lines.append(LLAMA_KV_BUFFER % ("CUDA0", f["kv_cache_gib"] * 1024))
+        if "state_gib" in f:  # src/llama-memory-recurrent.cpp:124
+            lines.append(LLAMA_RS_BUFFER % ("CUDA0", f["state_gib"] * 1024))
+    return lines
 
 
 class BadArgs(Exception):
@@ -231,6 +296,10 @@ class Server:
                 log(f"STANDIN_EXIT_AT {time.time():.6f}")
                 return 1
             time.sleep(0.05)
+        report = os.environ.get("STANDIN_REPORT")
+        if report:
+            for line in start_up_report(self.backend, self.args, json.loads(report)):
+                log(line)
         self.loaded = True
         if self.backend == "llamacpp":
             log("main: model loaded")
