@@ -1,5 +1,5 @@
 """argparse value types with bounds for the flags that are not overrides (those take theirs
-from loader.Overrides): argparse names the flag, and cli.main turns it into exit 2."""
+from models/overrides.py): argparse names the flag, and cli.main turns it into exit 2."""
 
 from __future__ import annotations
 
@@ -37,3 +37,17 @@ def number_in(
 # A week: the longest a readiness wait or a request may reasonably take (weights download);
 # above 0, since requests refuses a zero timeout.
 SECONDS = number_in(0, 7 * 24 * 3600, above_low=True)
+
+
+def env_var_name(text: str) -> str:
+    """A name the process environment can hold: not empty, no `=` or NUL, encodable (a name
+    from undecodable command-line bytes is not; os.environ would raise on it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an environment variable name (bytes that are not UTF-8)"
+        ) from None
+    if not text or "=" in text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
+    return text

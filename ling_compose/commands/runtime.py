@@ -10,7 +10,7 @@ from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ling_compose.commands.flag_types import SECONDS, number_in
+from ling_compose.commands.flag_types import SECONDS, env_var_name, number_in
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import format_table, print_json
 from ling_compose.compose_check import check_compose
@@ -339,7 +339,10 @@ def _register_smoke(sub: Sub) -> None:
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument(
-        "--api-key-env", metavar="VAR", help="environment variable with the API key"
+        "--api-key-env",
+        type=env_var_name,
+        metavar="VAR",
+        help="environment variable with the API key",
     )
     parser.add_argument(
         "--engine",

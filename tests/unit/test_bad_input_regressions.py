@@ -321,3 +321,15 @@ def test_output_over_a_special_file_or_folder_is_refused(tmp_path, capsys):
     folder.mkdir()
     assert "not a regular file" in failed(capsys, main(["render", "h100-fp8", "-o", str(folder)]))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "folder"]
+
+
+# -- environment variable names the CLI reads -----------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["\udcff", "", "A=B", "A\0B"])
+def test_smoke_api_key_env_no_environment_can_hold_is_a_usage_error(capsys, name):
+    # Before: `smoke --api-key-env` with undecodable bytes (here '\udcff', as Python reads the
+    # argument b'\xff') raised UnicodeEncodeError from os.environ: a traceback.
+    argv = ["smoke", "--url", "http://127.0.0.1:9/", "--model", "m", f"--api-key-env={name}"]
+    err = failed(capsys, main(argv), expected_code=2)
+    assert "argument --api-key-env: " in err and "is not an environment variable name" in err
