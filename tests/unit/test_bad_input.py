@@ -7,11 +7,15 @@ and memory (tracemalloc peak).
 Cases per run (hypothesis max_examples, fixed): profile files 300, override flags 350, compose
 files for `validate -f` 250, for `up -f` (fake runtime) 150, environment and env files for
 `up -f` 100, `smoke` values 50: 1,200 generated inputs, about 1-2 minutes on 2 cores.
+Override flags come from the one flag table (models/overrides.py, `--host-ram-gib` included), so
+a new override is generated as soon as it exists; engine options from every committed flag
+catalogue (the llama.cpp fork's too); profiles from the built-in ones and docs/examples.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import os
@@ -30,12 +34,13 @@ from hypothesis import strategies as st
 
 import ling_compose.cli
 from ling_compose import catalog
+from ling_compose.backends import CANNOT_SERVE
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.commands import runtime as runtime_cmds
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.errors import EXIT_CODES
-from ling_compose.flags.catalog import load_catalog
-from ling_compose.loader import load_stack
+from ling_compose.flags.catalog import available_versions, load_catalog
+from ling_compose.loader import load_stack, read_profiles_file
 from ling_compose.models.overrides import OVERRIDE_FLAGS
 from ling_compose.runtime import api
 from tests.unit.test_runtime_up import FakeRuntime
@@ -205,6 +210,8 @@ def override_values(flag: str) -> st.SearchStrategy[list[str]]:
     values = st.one_of(NUMBERS.map(str), TEXT)
     if "choices" in options:
         values = st.one_of(st.sampled_from(options["choices"]), values)
+    if field == "engine":  # engines that cannot serve the model (`--backend ollama`) say why
+        values = st.one_of(st.sampled_from(sorted(CANNOT_SERVE)).flatmap(random_case), values)
     if field == "gpu":
         values = st.one_of(st.sampled_from(list(catalog.gpus())), values)
     if field == "checkpoint":
@@ -214,12 +221,22 @@ def override_values(flag: str) -> st.SearchStrategy[list[str]]:
     return values.map(lambda v: [f"{flag}={v}"] if v.startswith("-") or not v else [flag, v])
 
 
+# Every committed flag catalogue, the llama.cpp fork's (24 GB stacks) included.
+ENGINE_CATALOGUES = [
+    (backend, version)
+    for backend in ("vllm", "sglang", "llamacpp")
+    for version in available_versions(backend)
+]
+
+
+def random_case(word: str) -> st.SearchStrategy[str]:
+    return st.sampled_from([word, word.upper(), word.capitalize()])
+
+
 @st.composite
 def option_spellings(draw: Any) -> str:
     """An engine option as a user might write it: exact, aliased, _ for -, a prefix, --no-."""
-    backend, version = draw(
-        st.sampled_from([("vllm", "0.33.0"), ("sglang", "0.5.23"), ("llamacpp", "b11434")])
-    )
+    backend, version = draw(st.sampled_from(ENGINE_CATALOGUES))
     name = draw(st.sampled_from(sorted(load_catalog(backend, version).index)))
     form = draw(st.sampled_from(["exact", "underscore", "prefix", "no", "equals"]))
     if form == "underscore":
@@ -298,11 +315,22 @@ FREE_TEXT = st.one_of(TEXT, CONTROL, st.text(max_size=60)).filter(
 )
 
 
+# Valid profiles to start from: the built-in ones and the README's example profiles file.
+EXAMPLE_PROFILES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "my-profiles.yml"
+SOURCE_PROFILES = [
+    spec.model_dump(mode="json", exclude_none=True)
+    for spec in [
+        *catalog.builtin_profiles().values(),
+        *read_profiles_file(EXAMPLE_PROFILES).values(),
+    ]
+]
+
+
 @st.composite
 def mutated_builtin(draw: Any) -> dict[str, Any]:
-    """A built-in profile, with free text replaced and perhaps one field set to anything."""
-    spec = catalog.builtin_profiles()[draw(st.sampled_from(PROFILES))]
-    data = spec.model_dump(mode="json", exclude_none=True)
+    """A built-in or example profile, with free text replaced and perhaps one field set to
+    anything."""
+    data = copy.deepcopy(draw(st.sampled_from(SOURCE_PROFILES)))  # changed below
     data["description"] = draw(FREE_TEXT)
     if draw(st.booleans()):
         data["guide_note"] = draw(FREE_TEXT)
