@@ -9,9 +9,11 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError, cli_command
+from ling_compose.text import lines
 from ling_compose.version import __version__
 
 
@@ -20,6 +22,16 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message}", hint=f"run `{self.prog} --help` for usage")
+
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> Any:
+        # Python 3.11's argparse drops a "--" that is the value itself (`--url=--`) and then
+        # hands a one-value option an empty list; read it as the literal text "--", as later
+        # Pythons do, so the option's type and checks see a string.
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            value = self._get_value(action, "--")
+            self._check_value(action, value)
+            return value
+        return super()._get_values(action, arg_strings)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,9 +59,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except LingComposeError as err:
-        print(f"error: {err.message}", file=sys.stderr)
+        # Messages quote user input: its control characters are shown, not obeyed.
+        print("error: " + "\n".join(lines(err.message)), file=sys.stderr)
         if err.hint:
-            print(f"Hint: {err.hint}", file=sys.stderr)
+            print("Hint: " + " ".join(lines(err.hint)), file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -12,7 +12,7 @@ from ling_compose import alternatives
 from ling_compose.backends import DEFAULT_PORTS, server_spec
 from ling_compose.backends.base import ServerSpec
 from ling_compose.errors import ConfigError
-from ling_compose.flags.lint import lint_args
+from ling_compose.flags.lint import LintResult, lint_args
 from ling_compose.models.compose import (
     LABEL_PREFIX,
     LC_ENDPOINT,
@@ -32,6 +32,7 @@ from ling_compose.models.hardware import GIB
 from ling_compose.models.stack import Stack
 from ling_compose.plan import Plan, check_fits, engine_figures, memory_summary
 from ling_compose.recipe import render_command
+from ling_compose.text import lines
 from ling_compose.version import __version__
 
 SERVICE_NAME = "server"
@@ -117,20 +118,22 @@ def _figure_text(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else str(value)
 
 
-def _option_name(arg: str) -> str | None:
-    return arg.split("=", 1)[0] if arg.startswith("-") and len(arg) > 1 else None
-
-
-def check_extra_args(stack: Stack, spec: ServerSpec) -> None:
-    """Refuse extra arguments that repeat an option ling_compose sets: the last one would
-    silently win (e.g. a second --tool-call-parser undoing the right one)."""
-    extra = stack.serving.extra_args
-    own = spec.args[: len(spec.args) - len(extra)] if extra else spec.args
-    emitted = {name for name in map(_option_name, own) if name}
-    repeated = sorted({n for n in map(_option_name, extra) if n and n in emitted})
+def check_extra_args(stack: Stack, spec: ServerSpec, linted: LintResult) -> None:
+    """Refuse extra arguments that reach an option ling_compose sets, under any spelling the
+    engine's parser accepts (alias, short form, `_` for `-`, unique prefix, `--no-` form): the
+    last one would silently win (e.g. a second --tool-call-parser undoing the right one)."""
+    own = len(spec.args) - len(stack.serving.extra_args)
+    emitted = {name for index, name, _ in linted.options if index < own}
+    repeated = {
+        name: written for index, name, written in linted.options if index >= own and name in emitted
+    }
     if repeated:
+        shown = [
+            name if name == written else f"{name} (as {written})"
+            for name, written in repeated.items()
+        ]
         raise ConfigError(
-            f"extra arguments repeat options ling_compose already sets: {', '.join(repeated)}",
+            f"extra arguments repeat options ling_compose already sets: {', '.join(shown)}",
             hint="use the matching override (see `render --help`) or a profile field instead",
         )
 
@@ -139,8 +142,8 @@ def compile_stack(stack: Stack) -> Compiled:
     """Fit check, then the engine's server spec, then the shared service settings."""
     plan = check_fits(stack, alternatives.nearest)
     spec = server_spec(stack, plan)
-    check_extra_args(stack, spec)
     linted = lint_args(spec.engine, spec.version, spec.args)
+    check_extra_args(stack, spec, linted)
     serving = stack.serving
     host_port = serving.port or DEFAULT_PORTS[spec.engine]
     multi_gpu = stack.hardware.count > 1
@@ -213,7 +216,11 @@ def compile_stack(stack: Stack) -> Compiled:
 
 def render_yaml(project: ComposeProject) -> str:
     """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
-    header = "".join(f"# {line}\n".replace("# \n", "#\n") for line in project.header)
+    # Header lines carry user text (description, guide note, fork URL): split at its line
+    # breaks and escaped, each comment stays one comment and the file stays YAML.
+    header = "".join(
+        f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
+    )
     body = yaml.safe_dump(
         project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
     )

@@ -4,43 +4,33 @@ overrides, and turns validation failures into errors that name the file, the fie
 from __future__ import annotations
 
 import difflib
+import ipaddress
+import re
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from ling_compose import catalog, recipe
 from ling_compose.errors import ConfigError, cli_command
-from ling_compose.models.backend import Engine, LlamaCppOptions
+from ling_compose.models.backend import LlamaCppOptions
 from ling_compose.models.hardware import Hardware
-from ling_compose.models.stack import Origin, ProfilesFile, ProfileSpec, Stack
 
-LOOPBACK = ("127.0.0.1", "::1", "localhost")
+# Overrides moved beside its flag table (models/overrides.py); this is where callers find it.
+from ling_compose.models.overrides import Overrides as Overrides
+from ling_compose.models.stack import (
+    PROFILE_NAME_PATTERN,
+    PROFILE_NAME_RULE,
+    Origin,
+    ProfilesFile,
+    ProfileSpec,
+    Stack,
+)
 
 
-class Overrides(BaseModel):
-    """Changes to a profile, from the CLI or the API. None means 'keep the profile's value'."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    engine: Engine | None = None
-    gpus: int | None = None
-    gpu: str | None = None
-    host_ram_gib: float | None = None
-    checkpoint: str | None = None
-    tensor_parallel: int | None = None
-    pipeline_parallel: int | None = None
-    image: str | None = None
-    context_length: int | None = None
-    concurrency: int | None = None
-    port: int | None = None
-    bind: str | None = None
-    served_model_name: str | None = None
-    api_key_env: str | None = None
-    tool_calling: bool | None = None
-    model_file: str | None = None
-    extra_args: list[str] = Field(default_factory=list)
+def is_loopback(address: str) -> bool:
+    return ipaddress.ip_address(address).is_loopback  # the model checked it is an address
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
@@ -48,29 +38,220 @@ def did_you_mean(word: str, choices: list[str]) -> str:
     return f"did you mean '{close[0]}'? " if close else ""
 
 
+def unknown_key_hint(key: str, known: list[str], named: list[str] | None = None) -> str:
+    """Hint for a catalogue key that does not exist (GPU, checkpoint): the keys the word names
+    (`named`, from catalog.gpu_keys_named), else the closest spelling, then every known key."""
+    guess = (
+        f"did you mean {' or '.join(repr(k) for k in named)}? "
+        if named
+        else did_you_mean(key, known)
+    )
+    return guess + "known: " + ", ".join(known)
+
+
+def unknown_gpu_hint(key: str) -> str:
+    # 'h100' means h100-sxm-80gb, not h200 (the closest spelling)
+    return unknown_key_hint(key, list(catalog.gpus()), catalog.gpu_keys_named(key))
+
+
 def _validation_message(err: ValidationError, where: str) -> str:
     lines = []
     for e in err.errors():
         loc = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
-        lines.append(f"{where}: {loc}: {e['msg']}")
+        lines.append(f"{where}: {loc}: {e['msg']}" if loc else f"{where}: {e['msg']}")
     return "\n".join(lines)
 
 
-def read_yaml_file(path: Path) -> Any:
-    """Parse a user's YAML file; unreadable or malformed files become ConfigError."""
+# What a user file may hold (docs/troubleshooting.md): far above any real profiles or compose
+# file, low enough that a hostile one ("billion laughs") is refused in milliseconds.
+MAX_FILE_BYTES = 1024 * 1024
+MAX_NESTING = 64  # mappings and sequences inside each other, aliases expanded
+MAX_ALIASES = 1000
+MAX_NODES = 20_000  # values, aliases expanded (a built-in stack file has under 100)
+
+
+def read_user_text(path: Path, what: str = "file") -> str:
+    """A user's text file, at most MAX_FILE_BYTES of UTF-8; anything else is a ConfigError."""
     try:
-        return catalog.load_yaml(path.read_text(encoding="utf-8"))
+        with path.open("rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
     except OSError as err:
-        raise ConfigError(f"{path}: cannot read: {err.strerror}", hint="check the path") from err
-    except (yaml.YAMLError, UnicodeDecodeError) as err:
+        raise ConfigError(
+            f"{path}: cannot read {what}: {err.strerror or err}", hint="check the path"
+        ) from err
+    if len(data) > MAX_FILE_BYTES:
+        raise ConfigError(
+            f"{path}: {what} larger than {MAX_FILE_BYTES // 1024} KiB",
+            hint="profiles and compose files are a few KiB; is this the right file?",
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: {what} is not UTF-8 text (byte {err.start})", hint="save it as UTF-8"
+        ) from err
+
+
+def _too_big(path: Path, what: str) -> ConfigError:
+    return ConfigError(
+        f"{path}: {what}",
+        hint=f"user files are limited to {MAX_NESTING} levels of nesting, {MAX_ALIASES} aliases "
+        f"and {MAX_NODES} values with aliases expanded (docs/troubleshooting.md)",
+    )
+
+
+def _check_expansion(text: str, path: Path, loader_class: type[yaml.SafeLoader]) -> None:
+    """Refuse YAML that expands beyond the limits, from the event stream (nothing is built).
+
+    Aliases are counted at the size and depth of what they stand for, so anchors that repeat
+    anchors ("billion laughs") are caught before the document is constructed."""
+    loader = loader_class(text)
+    try:
+        # One entry per open mapping/sequence: [anchor, nodes when it opened, deepest child].
+        open_: list[list[Any]] = []
+        size: dict[str, int] = {}
+        depth: dict[str, int] = {}
+        nodes = aliases = 0
+        while loader.check_event():
+            event = loader.get_event()  # type: ignore[no-untyped-call]
+            level, extra = len(open_), 0
+            if isinstance(event, yaml.CollectionStartEvent):
+                nodes += 1
+                open_.append([event.anchor, nodes, 0])
+                extra = 1
+            elif isinstance(event, yaml.CollectionEndEvent):
+                anchor, start, inner = open_.pop()
+                if open_:
+                    open_[-1][2] = max(open_[-1][2], inner + 1)
+                if anchor:
+                    size[anchor], depth[anchor] = nodes - start + 1, inner + 1
+            elif isinstance(event, yaml.ScalarEvent):
+                nodes += 1
+                if event.anchor:
+                    size[event.anchor], depth[event.anchor] = 1, 0
+            elif isinstance(event, yaml.AliasEvent):
+                aliases += 1
+                if aliases > MAX_ALIASES:
+                    raise _too_big(path, f"more than {MAX_ALIASES} aliases")
+                if event.anchor in (entry[0] for entry in open_):
+                    raise ConfigError(
+                        f"{path}: alias *{event.anchor} is inside the value it refers to",
+                        hint="an alias may refer only to a value that ends before it",
+                    )
+                anchor = event.anchor or ""
+                nodes += size.get(anchor, 1)  # an undefined one fails when composed, below
+                extra = depth.get(anchor, 0)
+                if open_:
+                    open_[-1][2] = max(open_[-1][2], extra)
+            if level + extra > MAX_NESTING:
+                raise _too_big(path, f"nested deeper than {MAX_NESTING} levels")
+            if nodes > MAX_NODES:
+                raise _too_big(path, f"expands to more than {MAX_NODES} values")
+    finally:
+        loader.dispose()
+
+
+def read_yaml_file(
+    path: Path, what: str = "YAML file", loader_class: type[yaml.SafeLoader] = catalog.SafeLoader
+) -> Any:
+    """Parse a user's YAML file within the limits above; every failure is a ConfigError that
+    names the file (syntax, an oversized expansion, a tag whose value does not convert)."""
+    text = read_user_text(path, what)
+    try:
+        _check_expansion(text, path, loader_class)
+        return yaml.load(text, Loader=loader_class)
+    except yaml.YAMLError as err:
         raise ConfigError(
             f"{path}: not valid YAML: {err}", hint="check indentation and quoting"
         ) from err
+    except (ValueError, TypeError, AttributeError, OverflowError) as err:
+        # SafeConstructor raises these for tagged values it cannot convert (`!!int "x"`,
+        # `!!float abc`, a malformed `!!timestamp`); only YAML syntax errors are YAMLError.
+        raise ConfigError(
+            f"{path}: a tagged value cannot be converted: {err}",
+            hint="remove the YAML tag (e.g. !!int) or fix its value",
+        ) from err
+
+
+class ComposeLoader(catalog.SafeLoader):  # type: ignore[misc, valid-type]
+    """Compose files as Compose v2 reads them. Compose v2.40.3 parses with compose-go v2.9.1,
+    which uses go.yaml.in/yaml/v3: YAML 1.2 plain scalars (resolve.go), so `no`, `on` and
+    `2024-01-01` stay strings, where PyYAML's YAML 1.1 would make them a bool and a date
+    (and report `restart: no` as invalid). Compose's `!reset` and `!override` tags are kept."""
+
+    yaml_implicit_resolvers: ClassVar[dict[Any, Any]] = {}  # none inherited: only those below
+
+
+def _go_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int | float:
+    """strconv.ParseInt(s, 0, 64) after removing `_`, as go-yaml v3 does: 0x, 0o, 0b and a
+    leading 0 (octal) are prefixes; what is not an integer there falls back to a float."""
+    text = str(loader.construct_scalar(node)).replace("_", "")
+    sign, digits = (-1, text[1:]) if text.startswith("-") else (1, text.lstrip("+"))
+    if digits[:2].lower() in ("0x", "0o", "0b"):
+        return sign * int(digits, 0)
+    if len(digits) > 1 and digits.startswith("0"):
+        try:
+            return sign * int(digits, 8)
+        except ValueError:
+            return sign * float(digits)
+    return sign * int(digits)
+
+
+_GO_YAML_SCALARS = [
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("int", r"^[-+]?(?:0[xX][0-9a-fA-F_]+|0[oO][0-7_]+|0[bB][01_]+|[0-9][0-9_]*)$", "-+0123456789"),
+    (
+        "float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        "-+.0123456789",
+    ),
+    ("merge", r"^<<$", "<"),
+]
+for _kind, _pattern, _first in _GO_YAML_SCALARS:
+    ComposeLoader.add_implicit_resolver(
+        f"tag:yaml.org,2002:{_kind}", re.compile(_pattern), list(_first)
+    )
+ComposeLoader.add_constructor("tag:yaml.org,2002:int", _go_int)
+# In one file, `!override X` is X and `!reset X` leaves the attribute unset.
+_RESET = object()
+ComposeLoader.add_constructor("!override", lambda loader, node: _construct_plain(loader, node))
+ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
+
+
+def _without_reset(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _without_reset(v) for k, v in value.items() if v is not _RESET}
+    if isinstance(value, list):
+        return [_without_reset(v) for v in value if v is not _RESET]
+    return value
+
+
+def _construct_plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
+    if isinstance(node, yaml.MappingNode):
+        return loader.construct_mapping(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        return loader.construct_sequence(node, deep=True)
+    return loader.construct_scalar(node)  # type: ignore[arg-type]
+
+
+def read_compose_file(path: Path) -> Any:
+    """A user's compose file, within the limits of read_yaml_file, read as Compose reads it."""
+    return _without_reset(read_yaml_file(path, "compose file", ComposeLoader))
 
 
 def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
     """Profiles from a user file (`profiles: {name: {...}}`), validated field by field."""
-    data = read_yaml_file(path)
+    data = read_yaml_file(path, "profiles file")
+    if isinstance(data, dict) and isinstance(data.get("profiles"), dict):
+        for name in data["profiles"]:
+            if not (isinstance(name, str) and re.fullmatch(PROFILE_NAME_PATTERN, name)):
+                raise ConfigError(
+                    f"{path}: profiles: {str(name)!r} is not a valid profile name: "
+                    f"use {PROFILE_NAME_RULE}",
+                    hint="rename the profile in the file",
+                )
     try:
         return ProfilesFile.model_validate(data).profiles
     except ValidationError as err:
@@ -181,23 +362,17 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
     """
     gpus, ckpts = catalog.gpus(), catalog.checkpoints()
     if spec.hardware.gpu not in gpus:
-        named = catalog.gpu_keys_named(spec.hardware.gpu)  # 'h100' means h100-sxm-80gb, not h200
-        guess = (
-            f"did you mean {' or '.join(repr(k) for k in named)}? "
-            if named
-            else did_you_mean(spec.hardware.gpu, list(gpus))
-        )
         raise ConfigError(
             f"{name}: hardware.gpu: unknown GPU '{spec.hardware.gpu}'",
-            hint=guess + "known: " + ", ".join(gpus),
+            hint=unknown_gpu_hint(spec.hardware.gpu),
         )
     if spec.checkpoint not in ckpts:
         raise ConfigError(
             f"{name}: checkpoint: unknown checkpoint '{spec.checkpoint}'",
-            hint=did_you_mean(spec.checkpoint, list(ckpts)) + "known: " + ", ".join(ckpts),
+            hint=unknown_key_hint(spec.checkpoint, list(ckpts)),
         )
     serving = spec.serving
-    if serving.bind not in LOOPBACK and serving.api_key_env is None:
+    if not is_loopback(serving.bind) and serving.api_key_env is None:
         raise ConfigError(
             f"{name}: serving.bind: publishing on {serving.bind} without an API key exposes the "
             "endpoint to the network",

@@ -1,8 +1,8 @@
 """The command that reproduces a stack: `python -m ling_compose render PROFILE [flags]` (pure).
 
 Headers and stack READMEs print it, so it must name what really made the file: the profiles file
-and every override, spelled as the CLI spells them (commands/stack_args.py; a test holds the two
-together by parsing what this module writes).
+and every override, spelled by the flag table the CLI's arguments are built from
+(models/overrides.py; a test parses what this module writes back into the same overrides).
 """
 
 from __future__ import annotations
@@ -11,28 +11,10 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
+from ling_compose.models.overrides import FLAG_OF_FIELD
 from ling_compose.models.stack import Origin
 
 PROGRAM = "python -m ling_compose"
-
-# Overrides field → its CLI flag. tool_calling and extra_args are spelled below.
-OVERRIDE_FLAGS: dict[str, str] = {
-    "engine": "--backend",
-    "gpus": "--gpus",
-    "gpu": "--gpu-type",
-    "host_ram_gib": "--host-ram-gib",
-    "checkpoint": "--checkpoint",
-    "tensor_parallel": "--tensor-parallel",
-    "pipeline_parallel": "--pipeline-parallel",
-    "image": "--image",
-    "context_length": "--context-length",
-    "concurrency": "--concurrency",
-    "port": "--port",
-    "bind": "--bind",
-    "served_model_name": "--served-model-name",
-    "api_key_env": "--api-key-env",
-    "model_file": "--model-file",
-}
 
 
 def _value(value: object) -> str:
@@ -53,12 +35,13 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
         if field == "tool_calling":
             if value is not False:
                 return None
-            args.append("--no-tool-calling")
+            args.append(FLAG_OF_FIELD[field])
         elif field == "extra_args":
             assert isinstance(value, list | tuple)
-            args += [f"--extra-arg={arg}" for arg in value]  # `=`: values may start with a dash
+            # `=`: values may start with a dash
+            args += [f"{FLAG_OF_FIELD[field]}={arg}" for arg in value]
         else:
-            args += [OVERRIDE_FLAGS[field], _value(value)]
+            args += [FLAG_OF_FIELD[field], _value(value)]
     return tuple(args)
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import jinja2
 
 from ling_compose.compose import SERVICE_NAME, Compiled, render_yaml
+from ling_compose.errors import ConfigError
 from ling_compose.output import write_atomic
 from ling_compose.recipe import render_command
 
@@ -43,9 +44,16 @@ def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
 def write_stack_dir(compiled: Compiled, directory: Path) -> list[Path]:
     origin = compiled.stack.origin
     regenerate = render_command(origin, "--stack-dir", str(directory)) if origin else None
-    directory.mkdir(parents=True, exist_ok=True)
+    files = stack_files(compiled, regenerate)  # rendered first: a template error creates nothing
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"{directory}: cannot create the stack folder: {err.strerror or err}",
+            hint="check the path (each name at most 255 bytes) and its permissions",
+        ) from err
     written = []
-    for name, text in stack_files(compiled, regenerate).items():
+    for name, text in files.items():
         write_atomic(directory / name, text)
         written.append(directory / name)
     return written

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from ling_compose import catalog
-from ling_compose.commands.table import print_table
+from ling_compose.commands.table import print_json, print_table
 from ling_compose.errors import LingComposeError
 from ling_compose.loader import all_profiles, resolve
 from ling_compose.models.stack import ProfilesFile
@@ -54,7 +53,7 @@ def run_list(args: argparse.Namespace) -> int:
     if args.gpus:
         gpus = [g.model_dump(exclude={"match"}) for g in catalog.gpus().values()]
         if args.json:
-            print(json.dumps(gpus, indent=2))
+            print_json(gpus)
         else:
             print_table(
                 gpus,
@@ -70,7 +69,7 @@ def run_list(args: argparse.Namespace) -> int:
         return 0
     rows = profile_rows(args.profiles_file)
     if args.json:
-        print(json.dumps(rows, indent=2))
+        print_json(rows)
     else:
         print_table(
             [{**r, "fits": "yes" if r["fits"] else "NO: " + str(r["problem"])} for r in rows],
@@ -80,5 +79,5 @@ def run_list(args: argparse.Namespace) -> int:
 
 
 def run_schema(args: argparse.Namespace) -> int:
-    print(json.dumps(ProfilesFile.model_json_schema(), indent=2))
+    print_json(ProfilesFile.model_json_schema())
     return 0

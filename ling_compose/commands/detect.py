@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import json
 
+from ling_compose.commands.table import print_json
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def run(args: argparse.Namespace) -> int:
     hardware = detect_hardware()
     if args.json:
-        print(json.dumps(hardware.summary(), indent=2))
+        print_json(hardware.summary())
     else:
         print(format_table(hardware))
     return 0

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.commands.table import print_json
 from ling_compose.compose import SERVICE_NAME, Compiled
 from ling_compose.errors import ConfigError
 from ling_compose.hardware.preflight import (
@@ -46,7 +46,7 @@ def format_findings(findings: list[Finding]) -> str:
 def run(args: argparse.Namespace) -> int:
     findings = run_checks(requirements_from_stack(compiled_from_args(args)), real_probes())
     if args.json:
-        print(json.dumps([f.model_dump(mode="json") for f in findings], indent=2))
+        print_json([f.model_dump(mode="json") for f in findings])
     else:
         print(format_findings(findings))
     if has_failures(findings):

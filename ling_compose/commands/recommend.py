@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
-from ling_compose.commands.table import print_table
+from ling_compose.commands.table import print_json, print_table
 from ling_compose.errors import HardwareError, cli_command
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
 from ling_compose.recommend import Candidate, recommend
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     shown = ranked if args.all else [c for c in ranked if c.fits] or ranked
     rows = [_row(i + 1, c) for i, c in enumerate(shown)]
     if args.json:
-        print(json.dumps({"hardware": detected.summary(), "candidates": rows}, indent=2))
+        print_json({"hardware": detected.summary(), "candidates": rows})
     else:
         print_table(rows, ["rank", "render", "precision", "engine", "gpus", "ceiling", "verdict"])
         print(

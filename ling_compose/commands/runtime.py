@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
+import urllib.parse
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ling_compose.commands.flag_types import SECONDS, env_var_name, number_in
 from ling_compose.commands.stack_args import (
     add_stack_arguments,
     compiled_from_args,
     make_profile_optional,
 )
-from ling_compose.commands.table import format_table
+from ling_compose.commands.table import format_table, print_json
+from ling_compose.compose_check import check_compose
 from ling_compose.errors import ConfigError, UsageError, cli_command
-from ling_compose.loader import read_yaml_file
+from ling_compose.loader import read_compose_file
 from ling_compose.models.compose import ComposeProject
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
@@ -83,7 +85,7 @@ def _register_up(sub: Sub) -> None:
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=SECONDS,
         default=DEFAULT_TIMEOUT_S,
         metavar="SECONDS",
         help=f"give up waiting for readiness after this long "
@@ -114,15 +116,20 @@ def _register_up(sub: Sub) -> None:
 
 
 def load_compose_file(path: Path) -> ComposeProject:
-    """A compose file ling_compose rendered, read back into the typed project."""
-    data = read_yaml_file(path)
-    if not isinstance(data, dict):
+    """A compose file ling_compose rendered, read back into the typed project; what Compose
+    itself would refuse fails here, before the engine is contacted."""
+    data = read_compose_file(path)
+    problems = check_compose(data)
+    if problems:
         raise ConfigError(
-            f"{path}: not a compose file", hint=f"render one with `{cli_command()} render`"
+            f"{path}: Compose would refuse it: "
+            + "; ".join(map(str, problems[:3]))
+            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+            hint=f"`{cli_command()} validate -f {path}` lists every problem",
         )
     try:
         return ComposeProject.from_compose(data)
-    except (ValueError, KeyError, TypeError) as err:
+    except (ValueError, KeyError, TypeError, AttributeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
             hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
@@ -162,7 +169,7 @@ def run_up(args: argparse.Namespace) -> int:
             runtime=runtime,
         )
     if args.json:
-        print(json.dumps(result.to_json(), indent=2))
+        print_json(result.to_json())
     else:
         print(result.endpoint or "")
         state = (
@@ -218,7 +225,7 @@ def _register_down(sub: Sub) -> None:
     parser.add_argument(
         "-t",
         "--timeout",
-        type=int,
+        type=number_in(0, 3600, whole=True),
         default=10,
         metavar="SECONDS",
         help="grace period before SIGKILL (default 10)",
@@ -266,7 +273,7 @@ def run_status(args: argparse.Namespace) -> int:
             name = _target(args, runtime)
         rows = api.status(name, runtime=runtime)
     if args.json:
-        print(json.dumps([r.to_json() for r in rows], indent=2))
+        print_json([r.to_json() for r in rows])
         return 0
     if not rows:
         print("no ling_compose containers" + (f" for {name}" if name else ""), file=sys.stderr)
@@ -308,7 +315,11 @@ def _register_logs(sub: Sub) -> None:
         "-f", "--follow", dest="follow", action="store_true", help="keep streaming (Ctrl-C stops)"
     )
     parser.add_argument(
-        "--tail", type=int, default=100, metavar="N", help="last N lines (default 100)"
+        "--tail",
+        type=number_in(0, 1_000_000, whole=True),
+        default=100,
+        metavar="N",
+        help="last N lines (default 100)",
     )
     parser.add_argument("--service", metavar="NAME", help="only this service")
     parser.set_defaults(func=run_logs)
@@ -334,7 +345,10 @@ def _register_smoke(sub: Sub) -> None:
     parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument(
-        "--api-key-env", metavar="VAR", help="environment variable with the API key"
+        "--api-key-env",
+        type=env_var_name,
+        metavar="VAR",
+        help="environment variable with the API key",
     )
     parser.add_argument(
         "--engine",
@@ -342,13 +356,30 @@ def _register_smoke(sub: Sub) -> None:
         help="tailor the diagnosis to this engine",
     )
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="per request (default 300)"
+        "--timeout",
+        type=SECONDS,
+        default=300.0,
+        metavar="SECONDS",
+        help="per request (default 300)",
     )
     parser.add_argument("--json", action="store_true", help="print the passed checks as JSON")
     parser.set_defaults(func=run_smoke)
 
 
+def _check_url(url: str) -> None:
+    try:
+        parts = urllib.parse.urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as err:
+        raise UsageError(f"--url: {err}", hint="e.g. --url http://127.0.0.1:8000") from err
+    if parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
+        raise UsageError(
+            f"--url: {url!r} is not an http(s) URL", hint="e.g. --url http://127.0.0.1:8000"
+        )
+
+
 def run_smoke(args: argparse.Namespace) -> int:
+    _check_url(args.url)
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)
@@ -360,7 +391,7 @@ def run_smoke(args: argparse.Namespace) -> int:
         args.url, args.model, api_key=api_key, engine=args.engine, timeout_s=args.timeout
     )
     if args.json:
-        print(json.dumps(report.to_json(), indent=2))
+        print_json(report.to_json())
     else:
         # Warnings (model behaviour, e.g. text instead of a call with "auto") were printed on
         # stderr as they came; the summary counts them so a script sees them on stdout too.

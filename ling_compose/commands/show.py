@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 from ling_compose.commands.stack_args import (
     add_stack_arguments,
     overrides_from_args,
     stack_from_args,
 )
-from ling_compose.commands.table import print_table
+from ling_compose.commands.table import print_json, print_table
 from ling_compose.compose import compile_stack
 from ling_compose.explain import explain, plan_lines
 from ling_compose.guide import check_guide, guide_lines
@@ -34,14 +33,11 @@ def run_show(args: argparse.Namespace) -> int:
     compiled = compile_stack(stack_from_args(args))
     rows = explain(compiled, overrides_from_args(args))
     if args.json:
-        print(
-            json.dumps(
-                {
-                    "stack": compiled.stack.model_dump(mode="json"),
-                    "why": {k: {"value": v, "why": w} for k, v, w in rows},
-                },
-                indent=2,
-            )
+        print_json(
+            {
+                "stack": compiled.stack.model_dump(mode="json"),
+                "why": {k: {"value": v, "why": w} for k, v, w in rows},
+            }
         )
     else:
         print_table(
@@ -58,7 +54,7 @@ def run_plan(args: argparse.Namespace) -> int:
     if args.json:
         data = {**plan.model_dump(mode="json"), "fits": plan.fits}
         data["guide"] = guide.model_dump(mode="json") if guide else None
-        print(json.dumps(data, indent=2))
+        print_json(data)
     else:
         print("\n".join(plan_lines(plan) + (guide_lines(guide) if guide else [])))
     return 0 if plan.fits else 1

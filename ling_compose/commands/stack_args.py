@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from ling_compose import catalog
 from ling_compose.backends import CANNOT_SERVE
+from ling_compose.commands.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
 from ling_compose.errors import ConfigError, UsageError, cli_command
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.loader import load_stack, unknown_gpu_hint, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
+from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS, Overrides
 from ling_compose.models.stack import Origin, Stack
 
 
@@ -23,6 +30,43 @@ def _engine(value: str) -> str:
     return value
 
 
+# Checks argparse runs on an override's text before its own (`choices`), by Overrides field:
+# they need engine knowledge, which the flag table (models/overrides.py) cannot import.
+VALUE_CHECKS: dict[str, Callable[[str], str]] = {"engine": _engine}
+
+
+@functools.cache
+def _field_schemas() -> dict[str, dict[str, Any]]:
+    props: dict[str, dict[str, Any]] = Overrides.model_json_schema()["properties"]
+    return {name: next(iter(p.get("anyOf", [p])), p) for name, p in props.items()}
+
+
+def value_rule(field: str) -> str | None:
+    """The accepted values of an override in words, from its type's bounds (for --help and hints)."""
+    schema = _field_schemas().get(field, {})
+    if "pattern" in schema:
+        return f"text matching {schema['pattern']}"
+    kind = {"integer": "a whole number", "number": "a number"}.get(schema.get("type", ""))
+    if kind is None:
+        return None
+    if "minimum" in schema:
+        low, to = f"from {show_number(schema['minimum'])}", "to"
+    elif "exclusiveMinimum" in schema:
+        low, to = f"above {show_number(schema['exclusiveMinimum'])}", "up to"
+    else:
+        low, to = "", "up to"
+    high = f"{to} {show_number(schema['maximum'])}" if "maximum" in schema else ""
+    return " ".join(part for part in (kind, low, high) if part)
+
+
+def _problem(error: Any) -> str:
+    """One pydantic error as words: the validator's own message for a ValueError it raised."""
+    if error["type"] == "value_error":
+        return str(error["ctx"]["error"])
+    msg = str(error["msg"])
+    return msg[0].lower() + msg[1:]
+
+
 def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "profile", metavar="PROFILE", help="built-in or user profile name (see `list`)"
@@ -31,45 +75,14 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         "--profiles-file", type=Path, metavar="FILE", help="YAML file with more profiles"
     )
     group = parser.add_argument_group("overrides (checked like the profile itself)")
-    group.add_argument(
-        "--backend", dest="engine", type=_engine, choices=["vllm", "sglang", "llamacpp"]
-    )
-    group.add_argument("--gpus", type=int, metavar="N", help="number of GPUs to use")
-    group.add_argument("--gpu-type", dest="gpu", metavar="KEY", help="GPU catalogue key, e.g. h200")
-    group.add_argument("--host-ram-gib", type=float, metavar="GIB", help="host RAM, GiB")
-    group.add_argument("--checkpoint", metavar="KEY", help="checkpoint catalogue key")
-    group.add_argument("--tensor-parallel", type=int, metavar="N")
-    group.add_argument("--pipeline-parallel", type=int, metavar="N")
-    group.add_argument("--image", metavar="IMAGE", help="image override (e.g. a CUDA-12 variant)")
-    group.add_argument("--context-length", type=int, metavar="TOKENS")
-    group.add_argument("--concurrency", type=int, metavar="N", help="max sequences running at once")
-    group.add_argument("--port", type=int, metavar="PORT", help="host port")
-    group.add_argument(
-        "--bind", metavar="ADDR", help="host address (non-loopback needs --api-key-env)"
-    )
-    group.add_argument("--served-model-name", metavar="NAME")
-    group.add_argument(
-        "--api-key-env", metavar="VAR", help="environment variable holding the API key"
-    )
-    group.add_argument(
-        "--no-tool-calling", dest="tool_calling", action="store_const", const=False, default=None
-    )
-    group.add_argument(
-        "--model-file",
-        metavar="PATH",
-        help="llama.cpp only: serve this local GGUF file (mounted read-only) instead of "
-        "downloading the checkpoint; the stack then serves that file, not Ling-2.6-flash, and "
-        "may use an upstream llama.cpp --image",
-    )
-    group.add_argument(
-        "--extra-arg",
-        dest="extra_args",
-        action="append",
-        default=[],
-        metavar="ARG",
-        help="argument appended to the server command (repeatable; checked against its flags); "
-        "write --extra-arg=--flag for values that start with a dash",
-    )
+    for flag, (field, settings) in OVERRIDE_FLAGS.items():
+        options = dict(settings)
+        if field in VALUE_CHECKS:
+            options["type"] = VALUE_CHECKS[field]
+        rule = value_rule(field)
+        if rule:
+            options["help"] = (options["help"] + "; " if "help" in options else "") + rule
+        group.add_argument(flag, dest=field, **options)
 
 
 def make_profile_optional(parser: argparse.ArgumentParser) -> None:
@@ -81,8 +94,34 @@ def make_profile_optional(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace) -> Overrides:
-    fields = set(Overrides.model_fields)
-    return Overrides.model_validate({k: v for k, v in vars(args).items() if k in fields})
+    """The overrides given on the command line; a bad value is a usage error naming its flag."""
+    given = {k: v for k, v in vars(args).items() if k in FLAG_OF_FIELD}
+    try:
+        overrides = Overrides.model_validate(given)
+    except ValidationError as err:
+        lines, hints = [], []
+        for e in err.errors():
+            field = str(e["loc"][0]) if e["loc"] else ""
+            flag = FLAG_OF_FIELD.get(field, field)
+            value = e["input"]
+            got = f" (got {repr(value)[:40]})" if isinstance(value, str | int | float) else ""
+            lines.append(f"{flag}: {_problem(e)}{got}")
+            rule = value_rule(field)
+            usage = f"see `{cli_command()} {args.command} --help`"
+            hints.append(f"{flag} takes {rule}" if rule else usage)
+        raise UsageError("\n".join(lines), hint="; ".join(dict.fromkeys(hints))) from err
+    if overrides.gpu is not None and overrides.gpu not in catalog.gpus():
+        raise UsageError(
+            f"{FLAG_OF_FIELD['gpu']}: unknown GPU {overrides.gpu!r}",
+            hint=unknown_gpu_hint(overrides.gpu),
+        )
+    ckpts = list(catalog.checkpoints())
+    if overrides.checkpoint is not None and overrides.checkpoint not in ckpts:
+        raise UsageError(
+            f"{FLAG_OF_FIELD['checkpoint']}: unknown checkpoint {overrides.checkpoint!r}",
+            hint=unknown_key_hint(overrides.checkpoint, ckpts),
+        )
+    return overrides
 
 
 def stack_from_args(args: argparse.Namespace) -> Stack:

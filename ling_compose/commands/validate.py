@@ -5,22 +5,29 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.commands.table import print_json
 from ling_compose.errors import FlagError, UsageError, cli_command
-from ling_compose.loader import read_yaml_file
-from ling_compose.validate import validate_compose
+from ling_compose.loader import read_compose_file
+from ling_compose.text import one_line
+from ling_compose.validate import FileReport, validate_file
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         "validate",
-        help="check every server argument against the real parser of the pinned engine",
-        description="Validate PROFILE (as render would compile it) or -f FILE, any compose file "
-        "(engine and version from x-ling-compose, else from the image tag).",
+        help="check a compose file as Compose reads it, and every server argument against "
+        "the pinned engine's parser",
+        description="Validate PROFILE (as render would compile it) or -f FILE, any compose file: "
+        "what Compose v2 would refuse (its schema, ports, durations, references), and every "
+        "server argument the engine would refuse or misread (engine and version from "
+        "x-ling-compose, else from the image tag). Reports every problem; exit 1 if any.",
     )
     add_stack_arguments(parser)
     parser.add_argument("-f", "--file", type=Path, metavar="FILE", help="a compose file to check")
+    parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.set_defaults(func=run)
     # PROFILE is optional here: -f FILE is the other way in.
     for action in parser._actions:
@@ -29,35 +36,42 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Exit 0 when nothing would be refused (warnings allowed), 1 when something would: the
+    report is on stdout either way, the summary on stderr."""
     if args.file is None:
         if args.profile is None:
             raise UsageError("validate needs PROFILE or -f FILE", hint="e.g. `validate h100-fp8`")
         compiled = compiled_from_args(args)  # compile lints; errors raise FlagError
-        data = compiled.project.to_compose()
+        data: Any = compiled.project.to_compose()
     else:
         if args.profile is not None:
             raise UsageError("give PROFILE or -f FILE, not both", hint="one names what to check")
-        data = read_yaml_file(args.file)
-        if not isinstance(data, dict):
-            raise UsageError(
-                f"{args.file}: not a compose file", hint="it needs a `services:` mapping"
-            )
-    failed = []
-    for report in validate_compose(data):
-        where = f"{report.service}: {report.engine or '?'} {report.version or ''}".rstrip()
-        for warning in report.warnings:
-            print(f"warning: {where}: {warning}", file=sys.stderr)
-        if report.ok:
-            if report.engine:
-                print(f"ok    {where}: {len(report.args)} arguments accepted")
-        else:
-            failed.append(report)
-            print(f"FAIL  {where}: {report.error}")
-            if report.hint:
-                print(f"      Hint: {report.hint}")
-    if failed:
+        data = read_compose_file(args.file)
+    report = validate_file(data)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        _print_report(report)
+    if not report.ok:
         raise FlagError(
-            f"{len(failed)} service(s) would be rejected by their engine",
-            hint=f"fix the arguments above; `{cli_command()} render` emits accepted ones",
+            f"{report.error_count} problem(s): Compose or the engine would refuse this file",
+            hint=f"fix each FAIL line above; `{cli_command()} render` writes files that pass",
         )
     return 0
+
+
+def _print_report(report: FileReport) -> None:
+    for problem in report.compose:
+        print(f"FAIL  compose: {one_line(str(problem))}")
+    for service in report.services:
+        where = one_line(
+            f"{service.service}: {service.engine or '?'} {service.version or ''}".rstrip()
+        )
+        for warning in service.warnings:
+            print(f"warning: {where}: {one_line(warning)}", file=sys.stderr)
+        if service.ok and service.engine:
+            print(f"ok    {where}: {len(service.args)} arguments accepted")
+        for error in service.errors:
+            print(f"FAIL  {where}: {one_line(error.message)}")
+            if error.hint:
+                print(f"      Hint: {one_line(error.hint)}")

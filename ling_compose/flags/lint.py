@@ -8,8 +8,9 @@ emitted list uses canonical spellings only.
 from __future__ import annotations
 
 import difflib
+import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from ling_compose.errors import FlagError
@@ -18,10 +19,14 @@ from ling_compose.flags.catalog import FlagCatalog, FlagOption, load_catalog
 
 @dataclass(frozen=True)
 class LintResult:
-    """The canonicalised argument list and what was changed or is doubtful about it."""
+    """The canonicalised argument list, what was changed or is doubtful about it, every
+    argument the engine would reject (`errors`, in order), and which option each token that
+    names one reaches: (index in the input, canonical name, spelling written)."""
 
     args: list[str]
     warnings: list[str] = field(default_factory=list)
+    errors: list[FlagError] = field(default_factory=list)
+    options: list[tuple[int, str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -45,25 +50,40 @@ _SYNTAX: dict[str, _Syntax] = {
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
-def lint_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
-    """Check `args` (what follows the entrypoint) against `backend` `version`.
-
-    Raises FlagError for an unknown option (naming the nearest), an invalid choice (listing
-    the valid ones), a missing value or a stray positional. Deprecated option names and
-    deprecated choice values are replaced by their canonical forms, each with a warning.
+def check_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
+    """Check `args` (what follows the entrypoint) against `backend` `version`, reporting every
+    problem in `errors` instead of stopping at the first: an unknown option (naming the
+    nearest), an ambiguous or misleading abbreviation, an invalid choice (listing the valid
+    ones), a value the option's type rejects, a missing value, a stray positional. Deprecated
+    option names and choice values are replaced by their canonical forms, each with a warning.
+    Raises FlagError only when no catalogue exists for that version.
     """
     catalog = load_catalog(backend, version)
-    return _Linter(catalog, _SYNTAX[backend]).run(list(args))
+    return _Linter(catalog, _SYNTAX[backend], backend).run(list(args))
+
+
+def lint_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
+    """check_args, raising FlagError when the engine would reject any argument (the message
+    lists all of them; the hint is the first one's)."""
+    result = check_args(backend, version, args)
+    if result.errors:
+        first = result.errors[0]
+        raise FlagError("\n".join(e.message for e in result.errors), hint=first.hint)
+    return result
 
 
 class _Linter:
-    def __init__(self, catalog: FlagCatalog, syntax: _Syntax) -> None:
+    def __init__(self, catalog: FlagCatalog, syntax: _Syntax, backend: str) -> None:
         self.cat = catalog
         self.syn = syntax
+        self.checks = _VALUE_CHECKS[backend]
         self.where = f"{catalog.backend} {catalog.version}"
         self.out: list[str] = []
         self.warnings: list[str] = []
+        self.errors: list[FlagError] = []
+        self.options: list[tuple[int, str, str]] = []
         self.seen: dict[str, str] = {}
+        self.index = 0  # position of the option being read, for `options`
 
     # -- driver ---------------------------------------------------------------------------
 
@@ -77,23 +97,35 @@ class _Linter:
                 self.out += args[i:]
                 break
             if self._looks_like_option(tok):
-                i = self._option(args, i)
+                self.index = i
+                try:
+                    i = self._option(args, i)
+                except FlagError as err:
+                    # Report it and read on from the next option: its values go with it.
+                    self.errors.append(err)
+                    self.out.append(tok)
+                    i += 1
+                    while i < len(args) and not self._looks_like_option(args[i]):
+                        self.out.append(args[i])
+                        i += 1
                 continue
             positionals.append(tok)
             self.out.append(tok)
             i += 1
         self._check_positionals(positionals)
-        return LintResult(args=self.out, warnings=self.warnings)
+        return LintResult(self.out, self.warnings, self.errors, self.options)
 
     def _check_positionals(self, positionals: list[str]) -> None:
         allowed = len(self.cat.positional)
         if len(positionals) > allowed:
             stray = positionals[allowed]
             slots = ", ".join(self.cat.positional) or "none"
-            raise FlagError(
-                f"{self.where}: unexpected positional argument {stray!r} "
-                f"(positional arguments: {slots})",
-                hint="is it the value of an option that takes none, or a missing `--`?",
+            self.errors.append(
+                FlagError(
+                    f"{self.where}: unexpected positional argument {stray!r} "
+                    f"(positional arguments: {slots})",
+                    hint="is it the value of an option that takes none, or a missing `--`?",
+                )
             )
 
     def _looks_like_option(self, tok: str) -> bool:
@@ -132,6 +164,7 @@ class _Linter:
                 hint=opt.note or "drop it; see docs/flags.md for the catalogue",
             )
         spelled = self._deprecated_name(opt, spelled)
+        self.options.append((self.index, opt.name, name))
         self._note_repeat(opt, spelled)
         if not opt.takes_value or negative:
             if explicit is not None:
@@ -142,7 +175,7 @@ class _Linter:
             self.out.append(spelled)
             return i + 1
         values, nxt = self._take_values(opt, spelled, args, i, explicit)
-        values = [self._check_value(opt, spelled, v) for v in values]
+        values = [self._value_or_report(opt, spelled, v) for v in values]
         if explicit is not None:
             self.out.append(f"{spelled}={values[0]}")
         else:
@@ -151,37 +184,60 @@ class _Linter:
         return nxt
 
     def _resolve(self, name: str) -> tuple[FlagOption, bool, str]:
-        """(option, negative form?, spelling to emit) for what the user wrote."""
+        """(option, negative form?, spelling to emit) for what the user wrote: an exact
+        spelling (aliases and short forms are in the index), `_` for `-` where the parser
+        rewrites it, or a prefix where argparse's allow_abbrev takes it (see _abbreviation)."""
         hit = self.cat.index.get(name)
         if hit:
             return hit[0], hit[1], name
+        dashed = name
         if self.syn.underscores and name.startswith("--") and "_" in name:
+            # vLLM (FlexibleArgumentParser.parse_args) and llama.cpp (common_params_parse_ex)
+            # rewrite `_` to `-` in `--` names before looking them up.
             dashed = name.replace("_", "-")
             hit = self.cat.index.get(dashed)
             if hit:
                 self.warnings.append(f"{name} written with underscores; emitted as {dashed}")
                 return hit[0], hit[1], dashed
-        if self.syn.abbreviations and name.startswith("--") and len(name) > 2:
-            spellings = [n for n in self.cat.index if n.startswith(name)]
-            options = {id(self.cat.index[n][0]) for n in spellings}
-            if len(options) == 1:
-                full = min(spellings, key=len)
-                self.warnings.append(
-                    f"{name} is an abbreviation the parser accepts only while it stays unique; "
-                    f"emitted as {full}"
-                )
-                opt, negative = self.cat.index[full]
-                return opt, negative, full
-            if len(options) > 1:
-                raise FlagError(
-                    f"{self.where}: ambiguous option {name}: could match "
-                    + ", ".join(sorted(spellings)[:8]),
-                    hint="write the full option name",
-                )
+        if self.syn.abbreviations and dashed.startswith("--") and len(dashed) > 2:
+            found = self._abbreviation(name, dashed)
+            if found is not None:
+                return found
         raise FlagError(
             f"{self.where}: unknown option {name}",
-            hint=self._suggest(name),
+            hint=self._suggest(dashed),
         )
+
+    def _abbreviation(self, name: str, dashed: str) -> tuple[FlagOption, bool, str] | None:
+        """argparse's allow_abbrev (True for both parsers at the pinned versions: vLLM's
+        FlexibleArgumentParser does not change it, SGLang's prepare_server_args builds a plain
+        ArgumentParser) takes a prefix when exactly one option *spelling* starts with it; two
+        spellings of the same option are ambiguous too (Lib/argparse.py _parse_optional in
+        3.11-3.13, consume_optional in 3.14)."""
+        spellings = sorted(n for n in self.cat.index if n.startswith(dashed))
+        if len(spellings) > 1:
+            raise FlagError(
+                f"{self.where}: ambiguous option {name}: could match "
+                + ", ".join(spellings[:8])
+                + (", ..." if len(spellings) > 8 else ""),
+                hint="write the full option name",
+            )
+        if not spellings:
+            return None
+        full = spellings[0]
+        opt, negative = self.cat.index[full]
+        meant = _skipped_word_matches(dashed, [n for n in self.cat.index if n not in opt.names])
+        if meant:
+            raise FlagError(
+                f"{self.where}: {name} is read as {full} (argparse takes a unique prefix), "
+                f"not as {' or '.join(meant)}",
+                hint=f"write the full option name: {' or '.join([*meant, full])}",
+            )
+        self.warnings.append(
+            f"{name} is an abbreviation the parser accepts only while it stays unique; "
+            f"emitted as {full}"
+        )
+        return opt, negative, full
 
     def _suggest(self, name: str) -> str:
         longs = [n for n in self.cat.index if n.startswith("--")] or list(self.cat.index)
@@ -250,6 +306,15 @@ class _Linter:
             hint=f"write {spelled} {shape}",
         )
 
+    def _value_or_report(self, opt: FlagOption, spelled: str, value: str) -> str:
+        """The value to emit; a value the engine refuses is reported and kept, and the
+        arguments after it are read as usual."""
+        try:
+            return self._check_value(opt, spelled, value)
+        except FlagError as err:
+            self.errors.append(err)
+            return value
+
     def _check_value(self, opt: FlagOption, spelled: str, value: str) -> str:
         value = self._deprecated_value(opt, spelled, value)
         if opt.choices is not None:
@@ -261,12 +326,15 @@ class _Linter:
             return value
         if value in opt.special_values:
             return value
-        if opt.type in ("int", "float") and not _parses_as(opt.type, value):
-            extra = f" or one of {', '.join(opt.special_values)}" if opt.special_values else ""
+        check = self.checks.get(opt.type or "str")
+        problem = check(value) if check else None
+        if problem is not None and problem.startswith("~"):
+            self.warnings.append(f"{spelled} {value!r}: {problem[1:]}")
+        elif problem is not None:
+            extra = f" (or one of {', '.join(opt.special_values)})" if opt.special_values else ""
             raise FlagError(
-                f"{self.where}: {spelled} expects {'an' if opt.type == 'int' else 'a'} "
-                f"{opt.type}, got {value!r}",
-                hint=f"write a number{extra}",
+                f"{self.where}: {spelled} expects {problem}, got {value!r}",
+                hint=f"write {problem}{extra}",
             )
         return value
 
@@ -300,9 +368,119 @@ class _Linter:
         return i + 2
 
 
-def _parses_as(kind: str, value: str) -> bool:
+def _skipped_word_matches(dashed: str, others: list[str]) -> list[str]:
+    """Options the user more likely meant than the prefix match: the written name is one of
+    them with a single inner word left out. E.g. vLLM's `--tool-parser` is a unique prefix of
+    `--tool-parser-plugin`, but reads as `--tool-call-parser` without `call`;
+    `--disable-access-log` is a prefix of `--disable-access-log-for-endpoints` (which takes a
+    value) and `--disable-uvicorn-access-log` without `uvicorn`."""
+    words = dashed[2:].split("-")
+    found = []
+    for other in others:
+        theirs = other[2:].split("-") if other.startswith("--") else []
+        if len(theirs) == len(words) + 1 and any(
+            theirs[:i] + theirs[i + 1 :] == words for i in range(1, len(theirs) - 1)
+        ):
+            found.append(other)
+    return sorted(found)
+
+
+# -- value types: how each parser converts a value (catalogue `type` -> check) -------------------
+# A check returns None when the engine accepts the value, a phrase for what it expects when it
+# refuses it, or "~" + a note when it accepts it but reads something else than was written.
+
+ValueCheck = Callable[[str], str | None]
+
+
+def _python(convert: Callable[[str], object], expects: str) -> ValueCheck:
+    def check(value: str) -> str | None:
+        try:
+            convert(value)
+        except (ValueError, TypeError, ArithmeticError):
+            return expects
+        return None
+
+    return check
+
+
+def _optional(check: ValueCheck) -> ValueCheck:
+    # vLLM optional_type (vllm/engine/arg_utils.py): "" and "None" mean unset.
+    return lambda value: None if value in ("", "None") else check(value)
+
+
+def _json_or_text(value: str) -> str | None:
+    # vLLM union_dict_and_str: only text that looks like an object is parsed as JSON.
+    return _json(value) if re.match(r"(?s)^\s*{.*}\s*$", value) else None
+
+
+def _json_object(value: str) -> str | None:
     try:
-        int(value) if kind == "int" else float(value)
+        return None if isinstance(json.loads(value), dict) else "a JSON object"
     except ValueError:
-        return False
-    return True
+        return "a JSON object"
+
+
+_json = _python(json.loads, "JSON")
+_int = _python(int, "an integer")
+_float = _python(float, "a number")
+
+
+def _human_int(suffixes: str, binary: dict[str, int]) -> ValueCheck:
+    """Integers with size suffixes; vLLM (vllm/utils/argparse_utils.py human_readable_int):
+    k/m/g/t decimal, K/M/G/T binary; SGLang (sglang/srt/utils/common.py): k/M/G/T decimal,
+    Ki/Mi/Gi/Ti binary. Decimals only with the decimal ones."""
+    pattern = re.compile(rf"(\d+(?:\.\d+)?)({suffixes})")
+
+    def check(value: str) -> str | None:
+        match = pattern.fullmatch(value.strip())
+        if match:
+            if match.group(2) in binary and "." in match.group(1):
+                return f"an integer (no decimals with {match.group(2)})"
+            return None
+        return _int(value) and "an integer, optionally with a size suffix such as 4k"
+
+    return check
+
+
+def _stoi(value: str) -> str | None:
+    """llama.cpp reads integers with std::stoi (common/arg.cpp): leading blanks and a sign,
+    then digits; it stops at the first other character and fails beyond 32 bits."""
+    match = re.match(r"[ \t\n\v\f\r]*[+-]?\d+", value)
+    if match is None or not -(2**31) <= int(match.group()) < 2**31:
+        return "an integer"
+    if match.end() != len(value):
+        return f"~llama.cpp reads it as {int(match.group())} and ignores the rest"
+    return None
+
+
+_VLLM_HUMAN_INT = _human_int("[kKmMgGtT]", {"K": 1, "M": 1, "G": 1, "T": 1})
+_SGLANG_HUMAN_INT = _human_int("Ki|Mi|Gi|Ti|k|M|G|T", {"Ki": 1, "Mi": 1, "Gi": 1, "Ti": 1})
+
+# Types not listed (str, nullable_str, parse_reasoning_parser, ...) take any text.
+_VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
+    "vllm": {
+        "int": _int,
+        "float": _float,
+        "json": _json,
+        "json|str": _json_or_text,
+        "optional[int]": _optional(_int),
+        "optional[float]": _optional(_float),
+        "optional[json]": _optional(_json),
+        "human_readable_int": _VLLM_HUMAN_INT,
+        "optional[human_readable_int]": _optional(_VLLM_HUMAN_INT),
+        # human_readable_int_or_auto: -1 or auto in any case, after strip().
+        "human_readable_int_or_auto": lambda value: (
+            None
+            if value.strip() == "-1" or value.strip().lower() == "auto"
+            else _VLLM_HUMAN_INT(value)
+        ),
+    },
+    "sglang": {
+        "int": _int,
+        "float": _float,
+        "json": _json,
+        "human_readable_int": _SGLANG_HUMAN_INT,
+        "parse_cuda_graph_config_arg": _json_object,
+    },
+    "llamacpp": {"int": _stoi},
+}

@@ -6,6 +6,7 @@ from pydantic import BaseModel, ConfigDict
 
 
 class StrictModel(BaseModel):
-    """Frozen, unknown keys rejected: every field a user writes is checked."""
+    """Frozen, unknown keys rejected, numbers finite: every field a user writes is checked
+    (`.inf` would reach the planner and print as `Infinity`, which is not JSON)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)

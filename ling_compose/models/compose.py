@@ -84,6 +84,8 @@ class PortMapping(StrictModel):
     @classmethod
     def from_compose(cls, text: str) -> PortMapping:
         parts = str(text).rsplit(":", 2)
+        if len(parts) < 2:
+            raise ValueError(f"port {text!r} publishes no host port")
         host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
         host_port, container = parts[-2], parts[-1]
         return cls(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field
 
 from ling_compose.models.base import StrictModel
@@ -19,6 +21,12 @@ DRIVER_RESERVED_BYTES_MEASURED = 150_754_820_096 - 150_109_880_320
 # 4,202 GB/s of the datasheet's 4,800: the fraction assumed for GPUs whose bandwidth nobody
 # measured here.
 ACHIEVABLE_READ_FRACTION_MEASURED = 4202 / 4800
+
+# Value rules shared by profile files and overrides (models/overrides.py): one definition each.
+GpuCount = Annotated[int, Field(ge=1, le=8)]  # one host; 8 is the most the layouts plan for
+# Far above any single host, low enough that the physics stays in ordinary float range.
+HostRamGiB = Annotated[float, Field(gt=0, le=65_536)]
+HostRamBandwidthGBs = Annotated[float, Field(gt=0, le=10_000)]
 
 
 class GPU(StrictModel):
@@ -98,10 +106,10 @@ class Hardware(StrictModel):
     """GPUs of one type, how many the stack uses, and host RAM."""
 
     gpu: GPU
-    count: int = Field(ge=1, le=8)
-    host_ram_gib: float = Field(
-        gt=0, description="Host RAM in GiB (matters when experts are offloaded)"
+    count: GpuCount
+    host_ram_gib: HostRamGiB = Field(
+        description="Host RAM in GiB (matters when experts are offloaded)"
     )
-    host_ram_bandwidth_gbs: float = Field(
-        default=80, gt=0, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
+    host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
+        default=80, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
     )

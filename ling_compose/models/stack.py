@@ -2,50 +2,92 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import ipaddress
+from typing import Annotated
+
+from pydantic import AfterValidator, Field
 
 from ling_compose.models.backend import BackendOptions
 from ling_compose.models.base import StrictModel
 from ling_compose.models.checkpoint import Checkpoint
-from ling_compose.models.hardware import Hardware
+from ling_compose.models.hardware import GpuCount, Hardware, HostRamBandwidthGBs, HostRamGiB
 
 MAX_CONTEXT_NATIVE = 131_072  # config.json max_position_embeddings
 MAX_CONTEXT_YARN = 262_144  # only with a YaRN factor-2 rope_scaling override
 
+# Value rules shared by profile files and overrides (models/overrides.py): one definition each.
+PROFILE_NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+PROFILE_NAME_RULE = (
+    "lower-case letters, digits, '-' and '_', starting with a letter or digit, at most 63 "
+    "characters (the name becomes the Compose project's, and its containers' and volumes')"
+)
+ProfileName = Annotated[str, Field(pattern=PROFILE_NAME_PATTERN)]
+# Above this the planner's refusal would only restate a typo (the model reaches 262144).
+ContextLength = Annotated[int, Field(ge=1024, le=64 * MAX_CONTEXT_YARN)]
+Concurrency = Annotated[int, Field(ge=1, le=1024)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+ServedModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
+EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+
+
+def check_bind_address(value: str) -> str:
+    """An IP address, as Docker's port publishing needs (compose-go validation.go
+    checkIPAddress: "invalid ip address"); `localhost` is a name, not an address."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError("not an IP address (e.g. 127.0.0.1, 0.0.0.0 or ::1)") from None
+    return value
+
+
+BindAddress = Annotated[str, AfterValidator(check_bind_address)]
+
+
+def check_encodable(value: str) -> str:
+    """Every output is UTF-8: a lone surrogate (from undecodable command-line bytes) is not."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("contains bytes that are not UTF-8 text") from None
+    return value
+
+
+ServerArgument = Annotated[str, AfterValidator(check_encodable)]
+
 
 class ServingOptions(StrictModel):
-    context_length: int = Field(
-        default=MAX_CONTEXT_NATIVE, ge=1024, description="Max tokens per sequence (prompt + output)"
+    context_length: ContextLength = Field(
+        default=MAX_CONTEXT_NATIVE, description="Max tokens per sequence (prompt + output)"
     )
-    concurrency: int = Field(default=32, ge=1, le=1024, description="Max sequences running at once")
-    served_model_name: str = Field(
-        default="ling-2.6-flash", pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+    concurrency: Concurrency = Field(default=32, description="Max sequences running at once")
+    served_model_name: ServedModelName = "ling-2.6-flash"
+    port: Port | None = Field(default=None, description="Host port; default: backend's")
+    bind: BindAddress = Field(
+        default="127.0.0.1", description="Host address the port is published on"
     )
-    port: int | None = Field(
-        default=None, ge=1, le=65535, description="Host port; default: backend's"
-    )
-    bind: str = Field(default="127.0.0.1", description="Host address the port is published on")
-    api_key_env: str | None = Field(
+    api_key_env: EnvVarName | None = Field(
         default=None,
-        pattern=r"^[A-Z_][A-Z0-9_]*$",
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
     # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
-    extra_args: tuple[str, ...] = Field(default=(), description="Appended to the server command")
+    extra_args: tuple[ServerArgument, ...] = Field(
+        default=(), description="Appended to the server command"
+    )
 
 
 class HardwareSpec(StrictModel):
     gpu: str = Field(
         description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)"
     )
-    count: int = Field(ge=1, le=8)
-    host_ram_gib: float = Field(
+    count: GpuCount
+    host_ram_gib: HostRamGiB = Field(
         default=256,
-        gt=0,
         description="Host RAM, GiB (a '256 GB' server has 256 GiB of DRAM: modules are binary)",
     )
-    host_ram_bandwidth_gbs: float = Field(default=80, gt=0, description="GB/s; matters for offload")
+    host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
+        default=80, description="GB/s; matters for offload"
+    )
 
 
 class GuideClaim(StrictModel):
@@ -80,7 +122,7 @@ class ProfileSpec(StrictModel):
 class ProfilesFile(StrictModel):
     """A user profiles file: `profiles: {name: ProfileSpec}`."""
 
-    profiles: dict[str, ProfileSpec]
+    profiles: dict[ProfileName, ProfileSpec]
 
 
 class Origin(StrictModel):
@@ -95,7 +137,7 @@ class Origin(StrictModel):
 class Stack(StrictModel):
     """A resolved stack: every reference replaced by its typed object."""
 
-    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    name: ProfileName
     description: str
     hardware: Hardware
     checkpoint: Checkpoint

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ling_compose.errors import ConfigError
+from ling_compose.loader import read_user_text
 
 # $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
 _PATTERN = re.compile(
@@ -53,12 +54,7 @@ def variables(value: str) -> list[str]:
 
 def parse_env_file(path: Path) -> dict[str, str]:
     """KEY=VALUE lines; `#` comments, `export ` prefixes and matching quotes are accepted."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(
-            f"{path}: cannot read env file: {err.strerror}", hint="check the --env-file path"
-        ) from err
+    text = read_user_text(path, "env file")
     out: dict[str, str] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from ling_compose import catalog
 from ling_compose.alternatives import nearest
 from ling_compose.commands.stack_args import add_stack_arguments, overrides_from_args
-from ling_compose.errors import ConfigError, FitError
+from ling_compose.errors import ConfigError, FitError, UsageError
 from ling_compose.loader import load_stack
 from ling_compose.plan import check_fits, make_plan
 
@@ -68,7 +68,7 @@ def test_profile_suggestions_keep_the_requested_context():
 
 
 def test_gpu_type_h100_suggests_the_h100_not_the_h200():
-    with pytest.raises(ConfigError) as info:
+    with pytest.raises(UsageError) as info:  # a bad flag value: exit 2 (docs/troubleshooting.md)
         load_from_argv(["h200-fp8", "--gpu-type", "h100"])
     assert (info.value.hint or "").startswith("did you mean 'h100-sxm-80gb'?")
 

@@ -1,0 +1,53 @@
+"""argparse value types with bounds for the flags that are not overrides (those take theirs
+from models/overrides.py): argparse names the flag, and cli.main turns it into exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def show_number(value: float) -> str:
+    """1000000, not 1e+06; 0.5 as 0.5."""
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def number_in(
+    low: float, high: float, *, whole: bool = False, above_low: bool = False
+) -> Callable[[str], float]:
+    """A finite number from `low` (or above it) to `high` (a whole one when `whole`)."""
+    start = f"above {show_number(low)} up to" if above_low else f"from {show_number(low)} to"
+    what = f"a {'whole ' if whole else ''}number {start} {show_number(high)}"
+
+    def parse(text: str) -> float:
+        try:
+            value = int(text) if whole else float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        in_range = low < value <= high if above_low else low <= value <= high
+        if not (math.isfinite(value) and in_range):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    parse.__name__ = "number"
+    return parse
+
+
+# A week: the longest a readiness wait or a request may reasonably take (weights download);
+# above 0, since requests refuses a zero timeout.
+SECONDS = number_in(0, 7 * 24 * 3600, above_low=True)
+
+
+def env_var_name(text: str) -> str:
+    """A name the process environment can hold: not empty, no `=` or NUL, encodable (a name
+    from undecodable command-line bytes is not; os.environ would raise on it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an environment variable name (bytes that are not UTF-8)"
+        ) from None
+    if not text or "=" in text or "\0" in text:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
+    return text

@@ -1,0 +1,106 @@
+"""Overrides: changes to a profile from the CLI or the API, and the one table of their CLI flags.
+
+The table is shared by the CLI, which builds its arguments from it (commands/stack_args.py), and
+by the headers' reproducing command (recipe.py), so a flag is spelled in one place. It lives here,
+beside the fields it maps, because recipe.py is imported by loader.py and cannot import commands/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ling_compose.models.backend import Engine, ImageReference, LocalPath, ParallelSize
+from ling_compose.models.hardware import GpuCount, HostRamGiB
+from ling_compose.models.stack import (
+    BindAddress,
+    Concurrency,
+    ContextLength,
+    EnvVarName,
+    Port,
+    ServedModelName,
+    ServerArgument,
+)
+
+
+class Overrides(BaseModel):
+    """Changes to a profile, from the CLI or the API. None means 'keep the profile's value'.
+
+    Each field has the type and bounds of the profile field it replaces, so a bad value fails
+    here, naming the override (the CLI maps the field to its flag)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    engine: Engine | None = None
+    gpus: GpuCount | None = None
+    gpu: str | None = None
+    host_ram_gib: HostRamGiB | None = None
+    checkpoint: str | None = None
+    tensor_parallel: ParallelSize | None = None
+    pipeline_parallel: ParallelSize | None = None
+    image: ImageReference | None = None
+    context_length: ContextLength | None = None
+    concurrency: Concurrency | None = None
+    port: Port | None = None
+    bind: BindAddress | None = None
+    served_model_name: ServedModelName | None = None
+    api_key_env: EnvVarName | None = None
+    tool_calling: bool | None = None
+    model_file: LocalPath | None = None
+    extra_args: list[ServerArgument] = Field(default_factory=list)
+
+
+# Every override flag: the Overrides field it sets and how argparse reads it. Bounds live in the
+# field's type above, so a new override gets range checks, the rule in --help, errors that name
+# its flag (exit 2) and its place in the reproducing command by adding one row here and one field
+# there. Checks that need engine knowledge (`--backend ollama`) are added by the CLI.
+OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "--backend": ("engine", {"choices": ["vllm", "sglang", "llamacpp"]}),
+    "--gpus": ("gpus", {"type": int, "metavar": "N", "help": "number of GPUs to use"}),
+    "--gpu-type": ("gpu", {"metavar": "KEY", "help": "GPU catalogue key, e.g. h200"}),
+    "--host-ram-gib": ("host_ram_gib", {"type": float, "metavar": "GIB", "help": "host RAM, GiB"}),
+    "--checkpoint": ("checkpoint", {"metavar": "KEY", "help": "checkpoint catalogue key"}),
+    "--tensor-parallel": ("tensor_parallel", {"type": int, "metavar": "N"}),
+    "--pipeline-parallel": ("pipeline_parallel", {"type": int, "metavar": "N"}),
+    "--image": ("image", {"metavar": "IMAGE", "help": "image override (e.g. a CUDA-12 variant)"}),
+    "--context-length": ("context_length", {"type": int, "metavar": "TOKENS"}),
+    "--concurrency": (
+        "concurrency",
+        {"type": int, "metavar": "N", "help": "max sequences running at once"},
+    ),
+    "--port": ("port", {"type": int, "metavar": "PORT", "help": "host port"}),
+    "--bind": (
+        "bind",
+        {"metavar": "ADDR", "help": "host IP address (non-loopback needs --api-key-env)"},
+    ),
+    "--served-model-name": ("served_model_name", {"metavar": "NAME"}),
+    "--api-key-env": (
+        "api_key_env",
+        {"metavar": "VAR", "help": "environment variable holding the API key"},
+    ),
+    "--no-tool-calling": (
+        "tool_calling",
+        {"action": "store_const", "const": False, "default": None},
+    ),
+    "--model-file": (
+        "model_file",
+        {
+            "metavar": "PATH",
+            "help": "llama.cpp only: serve this local GGUF file (mounted read-only) instead of "
+            "downloading the checkpoint; the stack then serves that file, not Ling-2.6-flash, and "
+            "may use an upstream llama.cpp --image",
+        },
+    ),
+    "--extra-arg": (
+        "extra_args",
+        {
+            "action": "append",
+            "default": [],
+            "metavar": "ARG",
+            "help": "argument appended to the server command (repeatable; checked against its "
+            "flags); write --extra-arg=--flag for values that start with a dash",
+        },
+    ),
+}
+FLAG_OF_FIELD = {field: flag for flag, (field, _) in OVERRIDE_FLAGS.items()}
