@@ -15,6 +15,9 @@ import importlib
 from typing import Any
 
 from ling_compose.compose import Compiled, compile_stack, render_yaml
+from ling_compose.engines.llamacpp import LlamaCppOptions
+from ling_compose.engines.sglang import SGLangOptions
+from ling_compose.engines.vllm import VLLMOptions
 from ling_compose.errors import (
     EXIT_CODES,
     ConfigError,
@@ -27,12 +30,12 @@ from ling_compose.errors import (
     UsageError,
 )
 from ling_compose.loader import Overrides, all_profiles, apply_overrides, load_stack, resolve
-from ling_compose.models.backend import LlamaCppOptions, SGLangOptions, VLLMOptions
 from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.hardware import GPU, Hardware
+from ling_compose.models.plan import Plan
 from ling_compose.models.stack import HardwareSpec, ProfileSpec, ServingOptions, Stack
-from ling_compose.plan import Plan, check_fits, make_plan
+from ling_compose.plan import check_fits, make_plan
 from ling_compose.version import __version__
 
 

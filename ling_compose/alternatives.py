@@ -11,19 +11,19 @@ from __future__ import annotations
 import json
 
 from ling_compose import catalog
-from ling_compose.models.backend import LlamaCppOptions, VLLMOptions
 from ling_compose.models.stack import MAX_CONTEXT_YARN, Stack
-from ling_compose.plan import VLLM_TENSOR_PARALLEL, Suggestion, make_plan, parallelism
+from ling_compose.plan import Suggestion, engine_of, make_plan, parallelism
 
 GPU_COUNTS = (1, 2, 4, 8)
 SHORTEST_CONTEXT = 1024
 
 
 def layout_for(stack: Stack, count: int) -> tuple[int, int]:
-    """(tensor, pipeline) parallelism for `count` GPUs: all tensor parallel, except where vLLM
-    caps tensor parallel for this model (8 GPUs: 4 x 2)."""
-    if isinstance(stack.backend, VLLMOptions) and count not in VLLM_TENSOR_PARALLEL:
-        tp = max(t for t in VLLM_TENSOR_PARALLEL if count % t == 0)
+    """(tensor, pipeline) parallelism for `count` GPUs: all tensor parallel, except where the
+    engine caps tensor parallel for this model (vLLM on 8 GPUs: 4 x 2)."""
+    sizes = engine_of(stack).tensor_parallel_sizes
+    if sizes is not None and count not in sizes:
+        tp = max(t for t in sizes if count % t == 0)
         return tp, count // tp
     return count, 1
 
@@ -94,9 +94,9 @@ def _context_candidate(stack: Stack) -> list[Suggestion]:
 
 
 def _concurrency_candidate(stack: Stack) -> list[Suggestion]:
-    """llama.cpp slots each own a full context: the most slots that fit."""
-    if not isinstance(stack.backend, LlamaCppOptions):
-        return []  # vLLM and SGLang share their pools: concurrency alone never stops them
+    """Slots that each own a full context (llama.cpp): the most slots that fit."""
+    if engine_of(stack).cache_pool != "slots":
+        return []  # shared and split pools (vLLM, SGLang): concurrency alone never stops them
     for slots in range(stack.serving.concurrency - 1, 0, -1):
         candidate = _with_serving(stack, concurrency=slots)
         if _fits(candidate):

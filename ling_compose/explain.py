@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from ling_compose import physics
-from ling_compose.backends import DEFAULT_PORTS
-from ling_compose.compose import SERVICE_NAME, Compiled
+from ling_compose.compose import Compiled
+from ling_compose.engines import registry
 from ling_compose.loader import Overrides
+from ling_compose.models.plan import Plan
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
-from ling_compose.plan import STATE_BYTES_PER_VALUE, Plan
+from ling_compose.plan import engine_of
 
 Row = tuple[str, str, str]  # setting, value, why
 
@@ -19,7 +20,7 @@ def _source(override: object, default_note: str) -> str:
 def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]:
     ov = overrides or Overrides()
     stack, plan = compiled.stack, compiled.plan
-    service = compiled.project.services[SERVICE_NAME]
+    service = compiled.service
     hw, ckpt, backend, serving = stack.hardware, stack.checkpoint, stack.backend, stack.serving
     gpu = hw.gpu
     command = service.command
@@ -91,9 +92,7 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
         (
             "port",
             port.to_compose(),
-            _source(
-                ov.port or serving.port, f"{backend.engine} default {DEFAULT_PORTS[backend.engine]}"
-            )
+            _source(ov.port or serving.port, f"{backend.engine} default {engine_of(stack).port}")
             + "; loopback unless an API key is set",
         ),
         (
@@ -119,7 +118,8 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
 def plan_lines(plan: Plan) -> list[str]:
     g = plan.gpu
     kv_value_bytes = g.kv_bytes_per_token / (physics.MLA_LAYERS * physics.MLA_VALUES_PER_TOKEN)
-    state_value_bytes = STATE_BYTES_PER_VALUE[plan.engine]
+    engine = registry.get(plan.engine)
+    state_value_bytes = engine.state_bytes_per_value
     lines = [
         f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
         f"per GPU: {g.total:.2f} GiB total ({g.total_note}), {g.usable:.1f} GiB usable = {g.usable_note}",
@@ -129,7 +129,8 @@ def plan_lines(plan: Plan) -> list[str]:
         f"  KV per sequence            {g.kv_per_seq_at_context:8.3f} GiB  (4 MLA layers x 576 values x {kv_value_bytes:g} B x {plan.context_length} tokens)",
         f"  linear state per sequence  {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x {state_value_bytes} B, {g.state_note}; / TP)",
     ]
-    if g.state_pool and plan.engine == "sglang":
+    split = engine.cache_pool == "split"
+    if g.state_pool and split:
         lines += [
             f"  KV pool                    {g.kv_pool:8.2f} GiB",
             f"  linear-state pool          {g.state_pool:8.2f} GiB  (caps running requests at {plan.running_cap})",
@@ -150,8 +151,8 @@ def plan_lines(plan: Plan) -> list[str]:
         f"largest context at 1 sequence: {plan.max_context_at_1}",
         f"running sequences allowed: {plan.concurrency}"
         + (
-            f" (SGLang's state pool caps them at {plan.running_cap})"
-            if plan.engine == "sglang" and plan.running_cap is not None
+            f" ({engine.display_name}'s state pool caps them at {plan.running_cap})"
+            if split and plan.running_cap is not None
             else ""
         ),
         f"decode ceiling at datasheet bandwidth ({t.datasheet_gbs:.0f} GB/s per GPU): "

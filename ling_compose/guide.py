@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
 
 from ling_compose.alternatives import with_gpus
-from ling_compose.models.backend import LlamaCppOptions
 from ling_compose.models.stack import Stack
-from ling_compose.plan import make_plan
+from ling_compose.plan import engine_of, make_plan
 
 
-class GuideVerdict(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+@dataclass(frozen=True)
+class GuideVerdict:
     layout: str
     layout_fits: bool
     problems: list[str]
     claimed_tok_s: tuple[float, float] | None
     ceiling_tok_s: float | None
     speed_possible: bool | None
+
+    def as_json(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 def guide_stack(stack: Stack) -> Stack | None:
@@ -32,10 +35,9 @@ def guide_stack(stack: Stack) -> Stack | None:
     if claim.host_ram_gib is not None:
         hardware = guided.hardware.model_copy(update={"host_ram_gib": claim.host_ram_gib})
         guided = guided.model_copy(update={"hardware": hardware})
-    if claim.all_on_gpu and isinstance(guided.backend, LlamaCppOptions):
-        guided = guided.model_copy(
-            update={"backend": guided.backend.model_copy(update={"n_cpu_moe": 0})}
-        )
+    on_gpu = engine_of(guided).all_layers_on_gpu(guided.backend) if claim.all_on_gpu else None
+    if on_gpu is not None:
+        guided = guided.model_copy(update={"backend": on_gpu})
     return guided
 
 

@@ -13,9 +13,10 @@ import yaml
 from pydantic import ValidationError
 
 from ling_compose import catalog, recipe
+from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, cli_command
-from ling_compose.models.backend import LlamaCppOptions
 from ling_compose.models.hardware import Hardware
+from ling_compose.models.options import EngineOptions
 
 # Overrides moved beside its flag table (models/overrides.py); this is where callers find it.
 from ling_compose.models.overrides import Overrides as Overrides
@@ -296,13 +297,15 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     )
     if ov.model_file is not None:
         engine = ov.engine or spec.backend.engine
-        if engine != "llamacpp":
+        loaders = [e for e in registry.engines() if LOCAL_MODEL_FIELD in e.options.model_fields]
+        if engine not in [e.name for e in loaders]:
             raise ConfigError(
-                f"override: --model-file serves a local GGUF file, which only llama.cpp loads; "
-                f"this stack uses {engine}",
-                hint="add --backend llamacpp (e.g. with a GGUF checkpoint profile such as 4090-int4)",
+                f"override: --model-file serves a local GGUF file, which only "
+                f"{' and '.join(e.display_name for e in loaders)} loads; this stack uses {engine}",
+                hint=f"add --backend {loaders[0].name} (e.g. with a GGUF checkpoint profile such "
+                "as 4090-int4)",
             )
-        backend["model_file"] = ov.model_file
+        backend[LOCAL_MODEL_FIELD] = ov.model_file
     hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gib=ov.host_ram_gib)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
@@ -328,6 +331,8 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         ) from err
 
 
+# The options field of engines that serve a local model file (llama.cpp), and what it holds.
+LOCAL_MODEL_FIELD = "model_file"
 GGUF_MAGIC = b"GGUF"  # the first four bytes of every GGUF file (gguf-py constants.GGUF_MAGIC)
 
 
@@ -352,6 +357,12 @@ def check_model_file(path_text: str, where: str) -> str:
             "convert_hf_to_gguf.py",
         )
     return str(path)
+
+
+def _local_model_file(backend: EngineOptions) -> str | None:
+    """The local model file the options name (engines whose options have the field)."""
+    value = getattr(backend, LOCAL_MODEL_FIELD, None)
+    return value if isinstance(value, str) else None
 
 
 def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack:
@@ -379,12 +390,12 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
             hint="add --api-key-env NAME (an environment variable holding the key), or bind 127.0.0.1",
         )
     backend = spec.backend
-    if isinstance(backend, LlamaCppOptions) and backend.model_file is not None:
+    model_file = _local_model_file(backend)
+    if model_file is not None:
         # A path given relative to where ling_compose runs; the compose file gets it absolute.
+        where = f"{name}: backend.{LOCAL_MODEL_FIELD}"
         backend = backend.model_copy(
-            update={
-                "model_file": check_model_file(backend.model_file, f"{name}: backend.model_file")
-            }
+            update={LOCAL_MODEL_FIELD: check_model_file(model_file, where)}
         )
     hw = spec.hardware
     return Stack(

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from ling_compose import catalog
 from ling_compose.alternatives import GPU_COUNTS, with_gpus
 from ling_compose.loader import resolve
-from ling_compose.models.backend import LlamaCppOptions
 from ling_compose.models.hardware import GPU, Hardware
+from ling_compose.models.plan import Plan
 from ling_compose.models.stack import Stack
-from ling_compose.plan import Plan, make_plan
+from ling_compose.plan import engine_of, make_plan
 
 PRECISION_RANK = {"bf16": 3, "fp8": 2, "int4": 1, "gguf": 0}
 
@@ -72,7 +72,8 @@ def candidates_for(gpu: GPU, available: int, host_ram_gib: float | None) -> list
     for name, base in bases:
         if base.hardware.gpu.key == gpu.key and base.hardware.count <= available:
             continue
-        counts = [1] if isinstance(base.backend, LlamaCppOptions) else list(GPU_COUNTS)
+        most = engine_of(base).max_gpus
+        counts = [n for n in GPU_COUNTS if most is None or n <= most]
         tried = [on_host(base, gpu, n, host_ram_gib) for n in counts if n <= available]
         if not tried:
             continue

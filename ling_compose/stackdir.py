@@ -6,7 +6,7 @@ from pathlib import Path
 
 import jinja2
 
-from ling_compose.compose import SERVICE_NAME, Compiled, render_yaml
+from ling_compose.compose import Compiled, render_yaml
 from ling_compose.errors import ConfigError
 from ling_compose.output import write_atomic
 from ling_compose.recipe import render_command
@@ -24,7 +24,7 @@ _ENV = jinja2.Environment(
 def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
     """File name → text, for one compiled stack; `regenerate`: the command that remakes them
     (None: the stack was built in Python, and no command does)."""
-    service = compiled.project.services[SERVICE_NAME]
+    service = compiled.service
     context = {
         "regenerate": regenerate,
         "stack": compiled.stack,

@@ -12,19 +12,10 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from ling_compose.backends import PINNED_VERSIONS
 from ling_compose.compose_check import ComposeProblem, check_compose
+from ling_compose.engines import registry
 from ling_compose.errors import FlagError
 from ling_compose.flags.lint import check_args
-
-# Image repositories → engine. The llama.cpp ones run upstream, whose options we catalogue.
-IMAGE_ENGINES = {
-    "vllm/vllm-openai": "vllm",
-    "lmsysorg/sglang": "sglang",
-    "ghcr.io/ggml-org/llama.cpp": "llamacpp",
-    "ghcr.io/ggerganov/llama.cpp": "llamacpp",
-}
-SGLANG_LAUNCH = ["python3", "-m", "sglang.launch_server"]
 
 
 @dataclass(frozen=True)
@@ -96,23 +87,23 @@ def _engine_and_version(
     image: str, meta: dict[str, Any]
 ) -> tuple[str | None, str | None, list[str]]:
     """(engine, version, notes). Metadata ling_compose wrote wins over the image tag."""
-    if meta.get("engine") in PINNED_VERSIONS:
+    if meta.get("engine") in registry.names():
         return str(meta["engine"]), str(meta.get("engine_version")), []
     repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
-    engine = IMAGE_ENGINES.get(repo)
+    engine = registry.for_repository(repo)
     if engine is None:
         return None, None, []
-    pinned = PINNED_VERSIONS[engine]
-    version = tag.lstrip("v").split("-")[0] if engine != "llamacpp" else pinned
-    if not version or not version[0].isdigit():
+    version = engine.version_from_tag(tag)
+    if version is None:
+        pinned = engine.pinned_version
         return (
-            engine,
+            engine.name,
             pinned,
             [
-                f"image tag '{tag or 'latest'}' is not a version; checked against the pinned {engine} {pinned}"
+                f"image tag '{tag or 'latest'}' is not a version; checked against the pinned {engine.name} {pinned}"
             ],
         )
-    return engine, version, []
+    return engine.name, version, []
 
 
 def _service_report(name: str, service: dict[str, Any], meta: dict[str, Any]) -> ServiceReport:
@@ -123,21 +114,13 @@ def _service_report(name: str, service: dict[str, Any], meta: dict[str, Any]) ->
         report.warnings.append(f"image '{image}' is not a known serving engine; not checked")
         return report
     try:
-        args = _as_list(service.get("entrypoint")) + _as_list(service.get("command"))
+        entrypoint = _as_list(service.get("entrypoint"))
+        command = _as_list(service.get("command"))
     except ValueError as err:  # check_compose reports the shape as Compose's error
         report.warnings.append(f"arguments not checked: the command cannot be read ({err})")
         return report
-    if engine == "sglang" and args[:3] == SGLANG_LAUNCH:
-        args = args[3:]
-    elif engine == "vllm" and args[:1] == ["serve"]:
-        report.warnings.append(
-            "`serve` is already the image's entrypoint: `vllm serve serve ...` fails"
-        )
-        args = args[1:]
-    elif engine == "sglang" and not service.get("entrypoint"):
-        report.warnings.append(
-            "the SGLang image has no entrypoint: set `python3 -m sglang.launch_server`"
-        )
+    args, shape = registry.get(engine).server_argv(entrypoint, command)
+    report.warnings += shape
     try:
         result = check_args(engine, version, args)
     except FlagError as err:  # no catalogue for that version

@@ -6,13 +6,13 @@ import argparse
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import print_json
-from ling_compose.compose import SERVICE_NAME, Compiled
+from ling_compose.compose import Compiled
+from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
 from ling_compose.hardware.preflight import (
     Finding,
     PreflightRequirements,
     has_failures,
-    image_cuda,
     real_probes,
     run_checks,
 )
@@ -62,20 +62,18 @@ def requirements_from_stack(compiled: Compiled) -> PreflightRequirements:
     """What a compiled stack needs from the host.
 
     Disk = the checkpoint's size on disk; host RAM = the plan's host budget when experts are
-    offloaded; CUDA = the image's, from its tag (IMAGE_VARIANTS), else the backend's
-    CUDA_VERSION build arg for a built image, else 13.0.
+    offloaded; CUDA = what the engine says its image is built on (its tag's variant, or the
+    CUDA_VERSION build arg of a built one), else 13.0.
     """
     stack, plan = compiled.stack, compiled.plan
-    service = compiled.project.services[SERVICE_NAME]
-    cuda = image_cuda(service.image)
-    if cuda is None and service.build is not None:
-        built_on = service.build.args.get("CUDA_VERSION")
-        cuda = ".".join(str(built_on).split(".")[:2]) if built_on else None
+    engine = registry.get(compiled.description.engine)
+    server = compiled.description.primary
     return PreflightRequirements(
         gpu_key=stack.hardware.gpu.key,
         gpu_count=stack.hardware.count,
         min_host_ram_gib=round(plan.host.needed, 1) if plan.host else 0.0,
         disk_gib_needed=round(stack.checkpoint.size_on_disk_gib, 1),
-        min_driver_cuda=cuda or "13.0",
-        image=service.image,
+        min_driver_cuda=engine.required_cuda(server.image, server.build) or "13.0",
+        image=server.image,
+        image_variants=tuple(engine.image_variants(server.image)),
     )

@@ -18,6 +18,7 @@ from ling_compose.commands.stack_args import (
 )
 from ling_compose.commands.table import format_table, print_json
 from ling_compose.compose_check import check_compose
+from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import read_compose_file
 from ling_compose.models.compose import ComposeProject
@@ -129,7 +130,7 @@ def load_compose_file(path: Path) -> ComposeProject:
         )
     try:
         return ComposeProject.from_compose(data)
-    except (ValueError, KeyError, TypeError, AttributeError) as err:
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
         raise ConfigError(
             f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
             hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
@@ -352,7 +353,7 @@ def _register_smoke(sub: Sub) -> None:
     )
     parser.add_argument(
         "--engine",
-        choices=["vllm", "sglang", "llamacpp"],
+        choices=registry.names(),
         help="tailor the diagnosis to this engine",
     )
     parser.add_argument(

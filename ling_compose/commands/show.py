@@ -52,8 +52,8 @@ def run_plan(args: argparse.Namespace) -> int:
     plan = make_plan(stack)
     guide = check_guide(stack)
     if args.json:
-        data = {**plan.model_dump(mode="json"), "fits": plan.fits}
-        data["guide"] = guide.model_dump(mode="json") if guide else None
+        data = {**plan.as_json(), "fits": plan.fits}
+        data["guide"] = guide.as_json() if guide else None
         print_json(data)
     else:
         print("\n".join(plan_lines(plan) + (guide_lines(guide) if guide else [])))

@@ -11,9 +11,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from ling_compose import catalog
-from ling_compose.backends import CANNOT_SERVE
 from ling_compose.commands.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
+from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.loader import load_stack, unknown_gpu_hint, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
@@ -23,8 +23,8 @@ from ling_compose.models.stack import Origin, Stack
 
 def _engine(value: str) -> str:
     """--backend: engines known not to serve this model say why (exit 2), not 'invalid choice'."""
-    if value.lower() in CANNOT_SERVE:
-        why, instead = CANNOT_SERVE[value.lower()]
+    if value.lower() in registry.CANNOT_SERVE:
+        why, instead = registry.CANNOT_SERVE[value.lower()]
         ranks = f"`{cli_command()} recommend` ranks the layouts for your GPUs"
         raise UsageError(f"--backend {value}: {why}", hint=f"{instead}; {ranks}")
     return value
@@ -79,6 +79,8 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
         options = dict(settings)
         if field in VALUE_CHECKS:
             options["type"] = VALUE_CHECKS[field]
+        if field == "engine":
+            options["choices"] = registry.names()
         rule = value_rule(field)
         if rule:
             options["help"] = (options["help"] + "; " if "help" in options else "") + rule

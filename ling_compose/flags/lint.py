@@ -2,7 +2,8 @@
 
 Mirrors how each real parser reads its argv (argparse for vLLM and SGLang, llama.cpp's own
 loop in common/arg.cpp), so a command that passes here is one the engine accepts, and the
-emitted list uses canonical spellings only.
+emitted list uses canonical spellings only. How a parser reads argv and converts values is the
+engine's (its ParserRules, built from the checks below, in engines/<engine>.py).
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from ling_compose.engines import registry
 from ling_compose.errors import FlagError
-from ling_compose.flags.catalog import FlagCatalog, FlagOption, load_catalog
+from ling_compose.flags.catalog import FlagCatalog, FlagOption
 
 
 @dataclass(frozen=True)
@@ -29,43 +31,45 @@ class LintResult:
     options: list[tuple[int, str, str]] = field(default_factory=list)
 
 
+ValueCheck = Callable[[str], str | None]
+
+
 @dataclass(frozen=True)
-class _Syntax:
-    """How a parser family tokenises argv (checked against the real parsers by verify.py)."""
+class ParserRules:
+    """How one engine's parser tokenises argv (checked against the real parsers by
+    tools/flagcat/verify.py), and how it converts values: catalogue `type` -> check. A check
+    returns None when the engine accepts the value, a phrase for what it expects when it
+    refuses it, or "~" + a note when it accepts it but reads something else than was written.
+    Types not listed (str, nullable_str, ...) take any text."""
 
     abbreviations: bool  # argparse allow_abbrev: unique prefixes of --long names
     underscores: bool  # `--max_model_len` read as `--max-model-len`
     equals_form: bool  # `--opt=value`
     value_may_look_like_option: bool  # llama.cpp takes the next argv verbatim
     dotted_json: bool  # vLLM: `--compilation-config.mode 3`, `-O3` for --optimization-level
+    value_checks: Mapping[str, ValueCheck] = field(default_factory=dict)
 
-
-_SYNTAX: dict[str, _Syntax] = {
-    "vllm": _Syntax(True, True, True, False, True),
-    "sglang": _Syntax(True, False, True, False, False),
-    "llamacpp": _Syntax(False, True, False, True, False),
-}
 
 # argparse's own rule for "a negative number, not an option".
 _NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
-def check_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
-    """Check `args` (what follows the entrypoint) against `backend` `version`, reporting every
+def check_args(engine: str, version: str, args: Sequence[str]) -> LintResult:
+    """Check `args` (what follows the entrypoint) against `engine` `version`, reporting every
     problem in `errors` instead of stopping at the first: an unknown option (naming the
     nearest), an ambiguous or misleading abbreviation, an invalid choice (listing the valid
     ones), a value the option's type rejects, a missing value, a stray positional. Deprecated
     option names and choice values are replaced by their canonical forms, each with a warning.
     Raises FlagError only when no catalogue exists for that version.
     """
-    catalog = load_catalog(backend, version)
-    return _Linter(catalog, _SYNTAX[backend], backend).run(list(args))
+    found = registry.get(engine)
+    return _Linter(found.flag_catalog(version), found.parser_rules).run(list(args))
 
 
-def lint_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
+def lint_args(engine: str, version: str, args: Sequence[str]) -> LintResult:
     """check_args, raising FlagError when the engine would reject any argument (the message
     lists all of them; the hint is the first one's)."""
-    result = check_args(backend, version, args)
+    result = check_args(engine, version, args)
     if result.errors:
         first = result.errors[0]
         raise FlagError("\n".join(e.message for e in result.errors), hint=first.hint)
@@ -73,10 +77,10 @@ def lint_args(backend: str, version: str, args: Sequence[str]) -> LintResult:
 
 
 class _Linter:
-    def __init__(self, catalog: FlagCatalog, syntax: _Syntax, backend: str) -> None:
+    def __init__(self, catalog: FlagCatalog, rules: ParserRules) -> None:
         self.cat = catalog
-        self.syn = syntax
-        self.checks = _VALUE_CHECKS[backend]
+        self.syn = rules
+        self.checks = rules.value_checks
         self.where = f"{catalog.backend} {catalog.version}"
         self.out: list[str] = []
         self.warnings: list[str] = []
@@ -385,14 +389,10 @@ def _skipped_word_matches(dashed: str, others: list[str]) -> list[str]:
     return sorted(found)
 
 
-# -- value types: how each parser converts a value (catalogue `type` -> check) -------------------
-# A check returns None when the engine accepts the value, a phrase for what it expects when it
-# refuses it, or "~" + a note when it accepts it but reads something else than was written.
-
-ValueCheck = Callable[[str], str | None]
+# -- value types: the checks engines build their ParserRules.value_checks from ---------------------
 
 
-def _python(convert: Callable[[str], object], expects: str) -> ValueCheck:
+def python_value(convert: Callable[[str], object], expects: str) -> ValueCheck:
     def check(value: str) -> str | None:
         try:
             convert(value)
@@ -403,29 +403,29 @@ def _python(convert: Callable[[str], object], expects: str) -> ValueCheck:
     return check
 
 
-def _optional(check: ValueCheck) -> ValueCheck:
+def optional(check: ValueCheck) -> ValueCheck:
     # vLLM optional_type (vllm/engine/arg_utils.py): "" and "None" mean unset.
     return lambda value: None if value in ("", "None") else check(value)
 
 
-def _json_or_text(value: str) -> str | None:
+def json_or_text(value: str) -> str | None:
     # vLLM union_dict_and_str: only text that looks like an object is parsed as JSON.
-    return _json(value) if re.match(r"(?s)^\s*{.*}\s*$", value) else None
+    return JSON(value) if re.match(r"(?s)^\s*{.*}\s*$", value) else None
 
 
-def _json_object(value: str) -> str | None:
+def json_object(value: str) -> str | None:
     try:
         return None if isinstance(json.loads(value), dict) else "a JSON object"
     except ValueError:
         return "a JSON object"
 
 
-_json = _python(json.loads, "JSON")
-_int = _python(int, "an integer")
-_float = _python(float, "a number")
+JSON = python_value(json.loads, "JSON")
+INTEGER = python_value(int, "an integer")
+NUMBER = python_value(float, "a number")
 
 
-def _human_int(suffixes: str, binary: dict[str, int]) -> ValueCheck:
+def human_int(suffixes: str, binary: dict[str, int]) -> ValueCheck:
     """Integers with size suffixes; vLLM (vllm/utils/argparse_utils.py human_readable_int):
     k/m/g/t decimal, K/M/G/T binary; SGLang (sglang/srt/utils/common.py): k/M/G/T decimal,
     Ki/Mi/Gi/Ti binary. Decimals only with the decimal ones."""
@@ -437,12 +437,12 @@ def _human_int(suffixes: str, binary: dict[str, int]) -> ValueCheck:
             if match.group(2) in binary and "." in match.group(1):
                 return f"an integer (no decimals with {match.group(2)})"
             return None
-        return _int(value) and "an integer, optionally with a size suffix such as 4k"
+        return INTEGER(value) and "an integer, optionally with a size suffix such as 4k"
 
     return check
 
 
-def _stoi(value: str) -> str | None:
+def stoi(value: str) -> str | None:
     """llama.cpp reads integers with std::stoi (common/arg.cpp): leading blanks and a sign,
     then digits; it stops at the first other character and fails beyond 32 bits."""
     match = re.match(r"[ \t\n\v\f\r]*[+-]?\d+", value)
@@ -451,36 +451,3 @@ def _stoi(value: str) -> str | None:
     if match.end() != len(value):
         return f"~llama.cpp reads it as {int(match.group())} and ignores the rest"
     return None
-
-
-_VLLM_HUMAN_INT = _human_int("[kKmMgGtT]", {"K": 1, "M": 1, "G": 1, "T": 1})
-_SGLANG_HUMAN_INT = _human_int("Ki|Mi|Gi|Ti|k|M|G|T", {"Ki": 1, "Mi": 1, "Gi": 1, "Ti": 1})
-
-# Types not listed (str, nullable_str, parse_reasoning_parser, ...) take any text.
-_VALUE_CHECKS: dict[str, dict[str, ValueCheck]] = {
-    "vllm": {
-        "int": _int,
-        "float": _float,
-        "json": _json,
-        "json|str": _json_or_text,
-        "optional[int]": _optional(_int),
-        "optional[float]": _optional(_float),
-        "optional[json]": _optional(_json),
-        "human_readable_int": _VLLM_HUMAN_INT,
-        "optional[human_readable_int]": _optional(_VLLM_HUMAN_INT),
-        # human_readable_int_or_auto: -1 or auto in any case, after strip().
-        "human_readable_int_or_auto": lambda value: (
-            None
-            if value.strip() == "-1" or value.strip().lower() == "auto"
-            else _VLLM_HUMAN_INT(value)
-        ),
-    },
-    "sglang": {
-        "int": _int,
-        "float": _float,
-        "json": _json,
-        "human_readable_int": _SGLANG_HUMAN_INT,
-        "parse_cuda_graph_config_arg": _json_object,
-    },
-    "llamacpp": {"int": _stoi},
-}

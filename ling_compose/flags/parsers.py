@@ -1,67 +1,47 @@
-"""Tool-call and reasoning parser names per (model output format, backend, version).
+"""Tool-call and reasoning parser names per (model output format, engine, version).
 
-Profiles name the model's format; this table turns it into the name the pinned engine
+Profiles name the model's format; each engine's table (`tool_call_parsers`,
+`reasoning_parsers` in engines/<engine>.py) turns it into the name that engine version
 registers, because the engines disagree (vLLM `hermes` vs SGLang `qwen`) and rename between
 releases. A unit test checks every entry against that version's generated catalogue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
+from ling_compose.engines import registry
 from ling_compose.errors import FlagError
 
-# (tool-call format, backend, version) -> --tool-call-parser value; None: the backend needs no
-# parser flag (llama.cpp parses tool calls from the chat template, which needs --jinja).
-TOOL_CALL_PARSERS: dict[tuple[str, str, str], str | None] = {
-    # JSON inside <tool_call>...</tool_call>, as Qwen2.5 and Ling-2.6-flash emit it.
-    # vLLM 0.33.0: `hermes` (its registry also maps `qwen3_json` to the same parser class).
-    ("hermes_json", "vllm", "0.33.0"): "hermes",
-    # SGLang 0.5.23: `qwen` is canonical; `qwen25` is a deprecated alias that it rewrites
-    # with a warning, and `auto` would pick `ling3` (GLM-style XML) for model_type
-    # bailing_hybrid, which is the wrong format for this model.
-    ("hermes_json", "sglang", "0.5.23"): "qwen",
-    ("hermes_json", "llamacpp", "b11434"): None,
-}
+# The model emits JSON inside <tool_call>...</tool_call>, as Qwen2.5 does (Hermes style).
+TOOL_CALL_FORMAT = "hermes_json"
 
-# (reasoning format, backend, version) -> --reasoning-parser value. Ling-2.6-flash has
-# thinking off by default and no reasoning parser is emitted for it; entries exist for
-# profiles that opt in to a format an engine version names.
-REASONING_PARSERS: dict[tuple[str, str, str], str | None] = {
-    ("deepseek_r1", "vllm", "0.33.0"): "deepseek_r1",
-    ("deepseek_r1", "sglang", "0.5.23"): "deepseek-r1",
-    ("deepseek_r1", "llamacpp", "b11434"): None,
-}
-
-# Flags a backend needs instead of a parser name, per tool-call format.
-LLAMACPP_TOOL_FLAGS: tuple[str, ...] = ("--jinja",)
+# (format, version) -> parser name; None: the engine needs no parser flag for that format.
+ParserTable = Mapping[tuple[str, str], str | None]
 
 
-def tool_call_parser(tool_format: str, backend: str, version: str) -> str | None:
-    """The --tool-call-parser value, or None where the backend takes no parser flag."""
-    return _lookup(TOOL_CALL_PARSERS, "tool-call", tool_format, backend, version)
+def tool_call_parser(tool_format: str, engine: str, version: str) -> str | None:
+    """The --tool-call-parser value, or None where the engine takes no parser flag."""
+    table = registry.get(engine).tool_call_parsers
+    return _lookup(table, "tool-call", tool_format, engine, version)
 
 
-def reasoning_parser(reasoning_format: str, backend: str, version: str) -> str | None:
-    """The --reasoning-parser value, or None where the backend takes no parser flag."""
-    return _lookup(REASONING_PARSERS, "reasoning", reasoning_format, backend, version)
+def reasoning_parser(reasoning_format: str, engine: str, version: str) -> str | None:
+    """The --reasoning-parser value, or None where the engine takes no parser flag."""
+    table = registry.get(engine).reasoning_parsers
+    return _lookup(table, "reasoning", reasoning_format, engine, version)
 
 
-def _lookup(
-    table: dict[tuple[str, str, str], str | None],
-    kind: str,
-    fmt: str,
-    backend: str,
-    version: str,
-) -> str | None:
-    key = (fmt, backend, version)
-    if key in table:
-        return table[key]
-    known = sorted({v for f, b, v in table if (f, b) == (fmt, backend)})
-    formats = sorted({f for f, b, _ in table if b == backend})
+def _lookup(table: ParserTable, kind: str, fmt: str, engine: str, version: str) -> str | None:
+    if (fmt, version) in table:
+        return table[fmt, version]
+    known = sorted({v for f, v in table if f == fmt})
+    formats = sorted({f for f, _ in table})
     if known:
-        hint = f"{kind} parsers for {fmt} on {backend} are known for versions: {', '.join(known)}"
+        hint = f"{kind} parsers for {fmt} on {engine} are known for versions: {', '.join(known)}"
     else:
-        hint = f"{kind} formats known for {backend}: {', '.join(formats) or 'none'}"
+        hint = f"{kind} formats known for {engine}: {', '.join(formats) or 'none'}"
     raise FlagError(
-        f"no {kind} parser known for format {fmt!r} on {backend} {version}",
-        hint=hint + " (add an entry to ling_compose/flags/parsers.py after checking the registry)",
+        f"no {kind} parser known for format {fmt!r} on {engine} {version}",
+        hint=hint + f" (add an entry to the {engine} engine's table after checking its registry)",
     )

@@ -1,31 +1,3 @@
-"""The host's GPUs and readiness: detect (NVML / nvidia-smi -> catalogue) and doctor's checks."""
-
-from __future__ import annotations
-
-from ling_compose.hardware.detect import (
-    DetectedGPU,
-    DetectedHardware,
-    DetectProbes,
-    GPUGroup,
-    detect_hardware,
-)
-from ling_compose.hardware.preflight import (
-    Finding,
-    PreflightRequirements,
-    Probes,
-    real_probes,
-    run_checks,
-)
-
-__all__ = [
-    "DetectProbes",
-    "DetectedGPU",
-    "DetectedHardware",
-    "Finding",
-    "GPUGroup",
-    "PreflightRequirements",
-    "Probes",
-    "detect_hardware",
-    "real_probes",
-    "run_checks",
-]
+"""The host's GPUs and readiness: probes (NVML, nvidia-smi), detect (-> the GPU catalogue), CUDA
+facts, and doctor's pre-flight checks (hardware/preflight.py). Import the modules themselves:
+this package imports none of them, so that a module needing only the CUDA table loads no probe."""

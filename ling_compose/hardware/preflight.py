@@ -40,15 +40,6 @@ TOOLKIT_FIX = (
 # Docker keeps images and named volumes (the HF cache volume) under its data root.
 DEFAULT_DOCKER_ROOT = "/var/lib/docker"
 
-# Image CUDA variants, newest first: (tag suffix, CUDA it is built on). The bare tag of
-# vLLM >= 0.20 is CUDA 13.0 and `-cu129` is 12.9 (vllm-project/vllm#42738; the v0.21.0-cu129
-# manifest, NVIDIA/Model-Optimizer#2042). SGLang publishes -cu130/-cu129 variants and
-# llama.cpp :server-cuda13 / :server-cuda (backends.md: confirm for the pinned version).
-IMAGE_VARIANTS: dict[str, list[tuple[str, str]]] = {
-    "vllm/vllm-openai": [("", "13.0"), ("-cu129", "12.9")],
-    "lmsysorg/sglang": [("-cu130", "13.0"), ("-cu129", "12.9")],
-}
-
 
 class PreflightRequirements(StrictModel):
     """What a stack needs from this host; the lead builds it from a compiled stack."""
@@ -63,6 +54,11 @@ class PreflightRequirements(StrictModel):
     )
     min_driver_cuda: str = Field(default="13.0", pattern=r"^\d+\.\d+$")
     image: str = Field(default="", description="The pinned image, for the variant advice")
+    image_variants: tuple[tuple[str, str], ...] = Field(
+        default=(),
+        description="Published variants of the image and the CUDA each is built on, newest "
+        "CUDA first (the engine's Engine.image_variants)",
+    )
 
 
 class Finding(LenientModel):
@@ -218,33 +214,11 @@ def _check_nvidia_runtime(info: DockerInfo, which: Callable[[str], str | None]) 
     )
 
 
-def image_cuda(image: str) -> str | None:
-    """The CUDA an image of IMAGE_VARIANTS is built on, from its tag suffix; None if unknown."""
-    repository, _, tag = image.partition(":")
-    variants = IMAGE_VARIANTS.get(repository)
-    if not variants or not tag:
-        return None
-    suffixed = [(suffix, cuda) for suffix, cuda in variants if suffix and tag.endswith(suffix)]
-    if suffixed:
-        return suffixed[0][1]
-    bare = [cuda for suffix, cuda in variants if not suffix]
-    return bare[0] if bare else None
-
-
-def suggest_image_variant(image: str, host_cuda: str) -> str | None:
-    """The newest variant of `image` built on a CUDA the host driver supports, or None."""
-    repository, _, tag = image.partition(":")
-    variants = IMAGE_VARIANTS.get(repository)
-    if not variants or not tag:
-        return None
-    base = tag
-    for suffix, _ in variants:
-        if suffix and base.endswith(suffix):
-            base = base.removesuffix(suffix)
-    for suffix, cuda in variants:
+def suggest_image_variant(req: PreflightRequirements, host_cuda: str) -> str | None:
+    """The newest variant of the image built on a CUDA the host driver supports, or None."""
+    for image, cuda in req.image_variants:
         if cuda_at_least(host_cuda, cuda):
-            candidate = f"{repository}:{base}{suffix}"
-            return None if candidate == image else candidate
+            return None if image == req.image else image
     return None
 
 
@@ -275,7 +249,7 @@ def _check_driver(hardware: DetectedHardware | None, req: PreflightRequirements)
             message=f"driver {hardware.driver_version} supports CUDA {have} "
             f"(source: {hardware.cuda_driver_version_source}); the image needs {need}",
         )
-    variant = suggest_image_variant(req.image, have) if req.image else None
+    variant = suggest_image_variant(req, have)
     fix = f"upgrade the NVIDIA driver to {min_driver or 'a release for CUDA ' + need} or newer"
     if variant:
         fix += f", or use the image variant built for an older CUDA: {variant}"

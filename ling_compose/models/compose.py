@@ -14,15 +14,6 @@ from pydantic import Field
 
 from ling_compose.models.base import StrictModel
 
-LABEL_PREFIX = "io.ling-compose"
-# Labels by which `status` finds a stack and probes it, whoever started it: rendered into the
-# service (so `docker compose up` sets them) and set again by ling_compose's own `up`.
-LC_PROJECT = f"{LABEL_PREFIX}.project"
-LC_ENDPOINT = f"{LABEL_PREFIX}.endpoint"
-LC_MODEL = f"{LABEL_PREFIX}.served-model-name"
-LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
-LC_ENGINE = f"{LABEL_PREFIX}.engine"
-
 
 def _seconds(value: Any) -> int:
     """Compose durations as rendered ("90s", "2m", "1h30m") back to whole seconds."""

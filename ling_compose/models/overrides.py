@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ling_compose.models.backend import Engine, ImageReference, LocalPath, ParallelSize
 from ling_compose.models.hardware import GpuCount, HostRamGiB
+from ling_compose.models.options import EngineName, ImageReference, LocalPath, ParallelSize
 from ling_compose.models.stack import (
     BindAddress,
     Concurrency,
@@ -32,7 +32,7 @@ class Overrides(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    engine: Engine | None = None
+    engine: EngineName | None = None
     gpus: GpuCount | None = None
     gpu: str | None = None
     host_ram_gib: HostRamGiB | None = None
@@ -54,9 +54,10 @@ class Overrides(BaseModel):
 # Every override flag: the Overrides field it sets and how argparse reads it. Bounds live in the
 # field's type above, so a new override gets range checks, the rule in --help, errors that name
 # its flag (exit 2) and its place in the reproducing command by adding one row here and one field
-# there. Checks that need engine knowledge (`--backend ollama`) are added by the CLI.
+# there. What needs the engine registry (--backend's choices, `--backend ollama`) is added by the
+# CLI when it builds the parser.
 OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "--backend": ("engine", {"choices": ["vllm", "sglang", "llamacpp"]}),
+    "--backend": ("engine", {}),
     "--gpus": ("gpus", {"type": int, "metavar": "N", "help": "number of GPUs to use"}),
     "--gpu-type": ("gpu", {"metavar": "KEY", "help": "GPU catalogue key, e.g. h200"}),
     "--host-ram-gib": ("host_ram_gib", {"type": float, "metavar": "GIB", "help": "host RAM, GiB"}),

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from ling_compose.models.backend import BackendOptions
 from ling_compose.models.base import StrictModel
 from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.hardware import GpuCount, Hardware, HostRamBandwidthGBs, HostRamGiB
+from ling_compose.models.options import BackendOptions
 
 MAX_CONTEXT_NATIVE = 131_072  # config.json max_position_embeddings
 MAX_CONTEXT_YARN = 262_144  # only with a YaRN factor-2 rope_scaling override
@@ -111,7 +111,8 @@ class ProfileSpec(StrictModel):
     description: str
     hardware: HardwareSpec
     checkpoint: str = Field(description="Checkpoint catalogue key, e.g. ling-2.6-flash-fp8")
-    backend: BackendOptions
+    # The title pydantic gives plain fields; the registry-built union schema needs it said.
+    backend: BackendOptions = Field(title="Backend")
     serving: ServingOptions = Field(default_factory=ServingOptions)
     guide_note: str | None = Field(
         default=None, description="Why this differs from the hosting guide, if it does"
@@ -141,7 +142,7 @@ class Stack(StrictModel):
     description: str
     hardware: Hardware
     checkpoint: Checkpoint
-    backend: BackendOptions
+    backend: BackendOptions = Field(title="Backend")
     serving: ServingOptions
     guide_note: str | None = None
     guide_claim: GuideClaim | None = None

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any, Literal, ParamSpec, TypeVar
 
 from ling_compose.errors import UsageError, cli_command
-from ling_compose.models.compose import (
+from ling_compose.models.compose import ComposeProject
+from ling_compose.models.server import (
     LABEL_PREFIX,
     LC_ENDPOINT,
     LC_ENGINE,
     LC_HEALTH_PATH,
     LC_MODEL,
     LC_PROJECT,
-    ComposeProject,
 )
 from ling_compose.runtime import engine_report as report_mod
 from ling_compose.runtime import health, http

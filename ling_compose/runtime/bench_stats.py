@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ling_compose.plan import Plan
+from ling_compose.models.plan import Plan
 
 ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text"]
 

@@ -15,7 +15,7 @@ import docker.types
 from docker.models.containers import Container
 
 from ling_compose.errors import DockerError
-from ling_compose.models.compose import LC_PROJECT
+from ling_compose.models.server import LC_PROJECT
 from ling_compose.runtime.base import ContainerState, Progress
 from ling_compose.runtime.spec import (
     COMPOSE_HASH,

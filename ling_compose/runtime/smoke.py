@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ling_compose.engines import registry
 from ling_compose.errors import HealthError, cli_command
 from ling_compose.runtime import http
 from ling_compose.runtime.base import Progress, SilentProgress
@@ -37,23 +38,8 @@ WEATHER_TOOL: dict[str, Any] = {
 }
 TOOL_PROMPT = "What is the weather in Paris right now? Use the get_weather tool."
 
-# What to check per engine when tool calls come back as text (facts: shared/facts/backends.md).
-TOOL_TEXT_CAUSES = {
-    "vllm": "vLLM parses tool calls only with `--enable-auto-tool-choice --tool-call-parser "
-    "hermes` (the model writes Hermes-style <tool_call> JSON); a different parser leaves them "
-    "as text",
-    "sglang": "SGLang parses tool calls only with `--tool-call-parser qwen` (or `hermes`) for "
-    "this model's <tool_call> JSON",
-    "llamacpp": "llama.cpp parses tool calls only with `--jinja` (on by default; `--no-jinja` "
-    "turns it off) and a chat template that declares tools (`--chat-template-file`)",
-}
 # Error texts that point at the server's tool-call settings rather than at the request.
 TOOL_SETTING_ERRORS = ("tool-call-parser", "tool choice", "tool_choice", "--jinja")
-GENERIC_CAUSE = (
-    "the server's tool-call parser is missing or does not match the model's format "
-    "(vLLM: --enable-auto-tool-choice --tool-call-parser hermes; SGLang: --tool-call-parser qwen; "
-    "llama.cpp: --jinja), or the chat template lacks tool support"
-)
 
 PostJson = Callable[[str, dict[str, Any]], Response]
 PostSse = Callable[[str, dict[str, Any]], EventStream]
@@ -76,7 +62,15 @@ class SmokeReport:
 
 
 def _cause(engine: str | None) -> str:
-    return TOOL_TEXT_CAUSES.get(engine or "", GENERIC_CAUSE)
+    """What to check when tool calls come back as text: the engine's own hint when known."""
+    known = registry.find(engine)
+    if known is not None:
+        return known.tool_call_hint
+    flags = "; ".join(f"{e.display_name}: {e.tool_call_flags}" for e in registry.engines())
+    return (
+        "the server's tool-call parser is missing or does not match the model's format "
+        f"({flags}), or the chat template lacks tool support"
+    )
 
 
 def _fail(what: str, detail: str, hint: str) -> HealthError:

@@ -8,16 +8,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import (
+from ling_compose.models.compose import ComposeProject, GpuReservation
+from ling_compose.models.server import (
     LABEL_PREFIX,
     LC_ENDPOINT,
     LC_ENGINE,
     LC_HEALTH_PATH,
     LC_MODEL,
     LC_PROJECT,
-    ComposeProject,
-    GpuReservation,
 )
 from ling_compose.runtime.interpolate import interpolate
 
@@ -152,18 +152,6 @@ def _is_path(source: str) -> bool:
     return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
 
 
-def _api_key(command: list[str], environment: Mapping[str, str]) -> str | None:
-    for i, arg in enumerate(command):
-        if arg == "--api-key" and i + 1 < len(command):
-            return command[i + 1]
-        if arg.startswith("--api-key="):
-            return arg.split("=", 1)[1]
-    for var in ("VLLM_API_KEY", "LLAMA_API_KEY"):
-        if environment.get(var):
-            return environment[var]
-    return None
-
-
 def project_spec(
     project: ComposeProject,
     env: Mapping[str, str],
@@ -184,6 +172,7 @@ def project_spec(
     served = meta.get("served_model_name") or project.services[primary].labels.get(LC_MODEL)
     health_path = meta.get("health_path", "/health")
     engine = meta.get("engine") or project.services[primary].labels.get(LC_ENGINE)
+    known = registry.find(engine)
     api_key: str | None = None
     for service_name, service in project.services.items():
         where = f"services.{service_name}"
@@ -276,7 +265,9 @@ def project_spec(
             labels.update(
                 {f"{LABEL_PREFIX}.{k}": v for k, v in meta.items() if k.startswith("planned_")}
             )
-            api_key = _api_key(command, environment)
+            # Where the engine reads it (a flag or a variable), resolved: for the health and
+            # smoke requests only.
+            api_key = known.api_key_in(command, environment) if known else None
         containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
     volumes = {
         volume_name(name, vol): {

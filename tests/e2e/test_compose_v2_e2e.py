@@ -12,7 +12,7 @@ import docker
 import pytest
 
 from ling_compose.cli import main
-from ling_compose.compose import HEALTH_INTERVAL_S
+from ling_compose.describe import HEALTH_INTERVAL_S
 from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime

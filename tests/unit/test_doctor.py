@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
+from ling_compose.engines import registry
 from ling_compose.errors import HardwareError
 from ling_compose.hardware.detect import DetectedHardware, DetectProbes, detect_hardware
 from ling_compose.hardware.nvidia_smi import NvidiaSmiOutput
@@ -18,7 +18,6 @@ from ling_compose.hardware.preflight import (
     PreflightRequirements,
     Probes,
     has_failures,
-    image_cuda,
     parse_docker_info,
     run_checks,
     suggest_image_variant,
@@ -87,13 +86,22 @@ def by_check(findings: list[Finding]) -> dict[str, Finding]:
     return {f.check: f for f in findings}
 
 
-H100_STACK = PreflightRequirements(
-    gpu_key="h100-sxm-80gb",
-    gpu_count=4,
-    min_host_ram_gib=0,
-    disk_gib_needed=120,
-    min_driver_cuda="13.0",
-    image="vllm/vllm-openai:v0.33.0",
+def image_cuda(image: str) -> str | None:
+    """The CUDA the engine whose image it is says the image is built on."""
+    repository = image.partition(":")[0]
+    engine = registry.for_repository(repository)
+    return engine.image_cuda(image) if engine is not None else None
+
+
+def with_image(image: str) -> PreflightRequirements:
+    """Requirements naming `image` and its variants, as doctor builds them from the engine."""
+    engine = registry.for_repository(image.partition(":")[0])
+    variants = tuple(engine.image_variants(image)) if engine is not None else ()
+    return PreflightRequirements(image=image, image_variants=variants)
+
+
+H100_STACK = with_image("vllm/vllm-openai:v0.33.0").model_copy(
+    update={"gpu_key": "h100-sxm-80gb", "gpu_count": 4, "disk_gib_needed": 120}
 )
 
 
@@ -199,17 +207,18 @@ def test_driver_too_old_for_every_variant() -> None:
 
 
 def test_image_variants() -> None:
-    assert suggest_image_variant("vllm/vllm-openai:v0.33.0", "12.9") == (
+    assert suggest_image_variant(with_image("vllm/vllm-openai:v0.33.0"), "12.9") == (
         "vllm/vllm-openai:v0.33.0-cu129"
     )
-    assert suggest_image_variant("vllm/vllm-openai:v0.33.0-cu129", "13.0") == (
+    assert suggest_image_variant(with_image("vllm/vllm-openai:v0.33.0-cu129"), "13.0") == (
         "vllm/vllm-openai:v0.33.0"
     )
-    assert suggest_image_variant("vllm/vllm-openai:v0.33.0", "12.8") is None
-    assert suggest_image_variant("lmsysorg/sglang:v0.5.23-cu130", "12.9") == (
+    assert suggest_image_variant(with_image("vllm/vllm-openai:v0.33.0"), "12.8") is None
+    assert suggest_image_variant(with_image("lmsysorg/sglang:v0.5.23-cu130"), "12.9") == (
         "lmsysorg/sglang:v0.5.23-cu129"
     )
-    assert suggest_image_variant("ghcr.io/ggml-org/llama.cpp:server-cuda13", "12.4") is None
+    llamacpp = with_image("ghcr.io/ggml-org/llama.cpp:server-cuda13")
+    assert suggest_image_variant(llamacpp, "12.4") is None
 
 
 def test_low_disk() -> None:
@@ -388,31 +397,28 @@ def test_image_cuda_from_tag() -> None:
 
 @pytest.mark.parametrize(
     ("profile", "image", "cuda"),
-    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.8")],
+    [("h100-fp8", "vllm/vllm-openai:v0.33.0", "13.0"), ("3090-int4", None, "12.9")],
 )
 def test_requirements_from_a_compiled_profile(
     profile: str, image: str | None, cuda: str | None
 ) -> None:
     from ling_compose.commands.doctor import requirements_from_stack
-    from ling_compose.compose import Compiled
+    from ling_compose.compose import compile_stack
     from ling_compose.loader import load_stack
-    from ling_compose.plan import make_plan
 
-    # Compiled's stack/plan are the core's; the service is stubbed so this test does not
-    # depend on the flag catalogues that compile_stack checks.
-    stack = load_stack(profile)
-    plan = make_plan(stack)
-    service_image = image or "ling-compose/llamacpp:local"
-    build = None if image else SimpleNamespace(args={"CUDA_VERSION": "12.8.1"})
-    service = SimpleNamespace(image=service_image, build=build)
-    project = SimpleNamespace(services={"server": service})
-    compiled = cast(Compiled, SimpleNamespace(stack=stack, plan=plan, project=project))
+    compiled = compile_stack(load_stack(profile))
+    stack, plan = compiled.stack, compiled.plan
     req = requirements_from_stack(compiled)
     assert (req.gpu_key, req.gpu_count) == (stack.hardware.gpu.key, stack.hardware.count)
-    assert req.image == service_image
+    assert req.image == compiled.service.image
+    if image is not None:
+        assert req.image == image
+        assert req.image_variants[1] == ("vllm/vllm-openai:v0.33.0-cu129", "12.9")
+    else:  # built from the fork: the CUDA of its build arg
+        assert compiled.service.build is not None
+        assert compiled.service.build.args["CUDA_VERSION"] == "12.9.1"
     assert req.disk_gib_needed == pytest.approx(stack.checkpoint.size_on_disk_gib, abs=0.1)
-    if cuda is not None:
-        assert req.min_driver_cuda == cuda
+    assert req.min_driver_cuda == cuda
     if plan.host is not None:
         assert req.min_host_ram_gib == pytest.approx(plan.host.needed, abs=0.1)
     else:

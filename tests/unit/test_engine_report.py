@@ -6,8 +6,10 @@ import pytest
 import yaml
 
 from ling_compose.compose import compile_stack, render_yaml
+from ling_compose.engines import registry
 from ling_compose.loader import Overrides, load_stack
-from ling_compose.plan import ENGINE_FIGURES, engine_figures, make_plan
+from ling_compose.models.server import LC_ENGINE
+from ling_compose.plan import make_plan
 from ling_compose.runtime import api
 from ling_compose.runtime.base import ContainerState
 from ling_compose.runtime.engine_report import (
@@ -17,7 +19,6 @@ from ling_compose.runtime.engine_report import (
     planned_from_metadata,
     report_lines,
 )
-from ling_compose.runtime.spec import LC_ENGINE
 from tests.e2e.standins.standin import load_catalog, parse_args, start_up_report
 
 # Lines as the engines print them at the pinned versions: the message formats of
@@ -84,7 +85,8 @@ def test_a_log_without_the_lines_reports_nothing():
 @pytest.mark.parametrize("profile", ["h100-fp8", "h200-bf16", "4090-int4"])
 def test_plan_predicts_every_figure_the_parser_reads(profile):
     plan = make_plan(load_stack(profile))
-    assert set(engine_figures(plan)) == {key for key, _, _ in ENGINE_FIGURES[plan.engine]}
+    engine = registry.get(plan.engine)
+    assert set(engine.planned_figures(plan)) == {f.key for f in engine.report_figures}
 
 
 @pytest.mark.parametrize("profile", ["h100-fp8", "h200-bf16", "4090-int4"])
@@ -155,8 +157,9 @@ def test_up_on_a_file_not_planned_by_ling_compose_has_no_report():
 
 
 def test_more_slots_on_llamacpp_change_the_planned_kv_buffer():
-    one = engine_figures(make_plan(load_stack("4090-int4")))
-    two = engine_figures(make_plan(load_stack("4090-int4", Overrides(concurrency=2))))
+    llamacpp = registry.get("llamacpp")
+    one = llamacpp.planned_figures(make_plan(load_stack("4090-int4")))
+    two = llamacpp.planned_figures(make_plan(load_stack("4090-int4", Overrides(concurrency=2))))
     assert two["kv_cache_gib"] == pytest.approx(2 * one["kv_cache_gib"], abs=0.002)
 
 

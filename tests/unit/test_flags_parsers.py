@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import pytest
 
+from ling_compose.engines import registry
 from ling_compose.errors import FlagError
 from ling_compose.flags.catalog import load_catalog
 from ling_compose.flags.lint import lint_args
-from ling_compose.flags.parsers import (
-    REASONING_PARSERS,
-    TOOL_CALL_PARSERS,
-    reasoning_parser,
-    tool_call_parser,
-)
+from ling_compose.flags.parsers import reasoning_parser, tool_call_parser
 
 
 @pytest.mark.parametrize(
     ("table", "option"),
-    [(TOOL_CALL_PARSERS, "--tool-call-parser"), (REASONING_PARSERS, "--reasoning-parser")],
+    [("tool_call_parsers", "--tool-call-parser"), ("reasoning_parsers", "--reasoning-parser")],
 )
-def test_every_entry_is_a_valid_choice(
-    table: dict[tuple[str, str, str], str | None], option: str
-) -> None:
-    for (_fmt, backend, version), name in table.items():
+def test_every_entry_is_a_valid_choice(table: str, option: str) -> None:
+    entries = [
+        (engine.name, version, name)
+        for engine in registry.engines()
+        for (_fmt, version), name in getattr(engine, table).items()
+    ]
+    assert {backend for backend, _, _ in entries} == set(registry.BUILT_IN)
+    for backend, version, name in entries:
         cat = load_catalog(backend, version)
         opt = cat.option(option)
         if name is None:

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ling_compose.backends import llamacpp
 from ling_compose.compose import compile_stack, render_yaml
+from ling_compose.engines import llamacpp
 from ling_compose.flags.catalog import load_catalog
 from ling_compose.hardware.cuda import min_driver_for_cuda
 from ling_compose.loader import Overrides, load_stack

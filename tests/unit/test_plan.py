@@ -110,7 +110,8 @@ def test_plan_lists_problems_without_raising():
 
 
 def test_the_issues_arithmetic_for_one_full_length_sequence():
-    from ling_compose.plan import _shared_pool
+    from ling_compose.engines.base import shared_pool
+    from ling_compose.models.plan import CacheDemand
 
     kv = physics.kv_bytes_per_token(fp8_cache=False) * 131_072 / GIB
     assert kv == 0.5625  # 4 MLA layers x 576 x 2 B x 131072
@@ -118,7 +119,7 @@ def test_the_issues_arithmetic_for_one_full_length_sequence():
     assert fp32_state == pytest.approx(0.055, abs=0.001)
     # The issue's figures: 19.44 GiB of cache budget holds about 31 full-length sequences, and
     # 64 of them need ~39.5 GiB (the old planner said 345 fit and 64 need 2.31 GiB).
-    pool = _shared_pool(19.44, kv, fp32_state, 4608, 131_072)
+    pool = shared_pool(CacheDemand(19.44, kv, fp32_state, 4608, 131_072, 64), note="")
     assert pool.sequences_at_full_context == 31
     assert 64 * (kv + fp32_state) == pytest.approx(39.5, abs=0.05)
 
@@ -211,7 +212,7 @@ def test_header_show_and_plan_report_the_same_corrected_figures(capsys):
 def test_versions_compare_in_pep440_order(version, minimum, below):
     from packaging.version import Version
 
-    from ling_compose.plan import version_below
+    from ling_compose.engines.base import version_below
 
     assert version_below(version, Version(minimum)) is below
 

@@ -7,13 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from ling_compose.engines import registry
 from tools.flagcat import affected as affected_mod
 from tools.flagcat import diff as diff_mod
 from tools.flagcat import envs
 from tools.flagcat import generate as gen
 from tools.flagcat import verify as verify_mod
 
-BACKENDS = ("vllm", "sglang", "llamacpp")
+BACKENDS = registry.BUILT_IN  # the engines whose catalogues flagcat knows how to generate
 
 
 def _generate(ns: argparse.Namespace) -> int:

@@ -13,9 +13,9 @@ Environment:
   STANDIN_TOKENS_PER_CHUNK  tokens per streamed chunk, as speculative decoding (MTP) sends them
                          (default 1); see Pace
   STANDIN_CATALOG        the flag catalogue JSON (default /opt/standin/catalogs/<backend>.json)
-  STANDIN_REPORT         JSON {figure: value} (keys of ling_compose.plan.ENGINE_FIGURES): the
-                         cache the "engine" reports at start-up, printed in that engine's own
-                         log format (see start_up_report)
+  STANDIN_REPORT         JSON {figure: value} (keys of the engine's report_figures in
+                         ling_compose/engines/<engine>.py): the cache the "engine" reports at
+                         start-up, printed in that engine's own log format (see start_up_report)
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ LLAMA_RS_BUFFER = "llama_memory_recurrent: %10s RS buffer size = %8.2f MiB"
 
 def start_up_report(backend: str, args: dict[str, Any], figures: dict[str, float]) -> list[str]:
     """The lines each engine logs about its cache once it has profiled the GPU, in its format
-    at the pinned version (file:line as in ling_compose/runtime/engine_report.py)."""
+    at the pinned version (file:line as in ling_compose/engines/<engine>.py)."""
     f, pid = figures, os.getpid()
     lines: list[str] = []
     if backend == "vllm":

@@ -1,0 +1,237 @@
+"""vLLM: image vllm/vllm-openai (ENTRYPOINT `vllm serve`, model positional), port 8000.
+
+Source: shared/facts/backends.md, read off vLLM 0.33.0; flags checked against the generated
+catalogue in ling_compose/flags/catalogs/.
+"""
+
+from __future__ import annotations
+
+import re
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Literal
+
+from packaging.version import Version
+from pydantic import Field
+
+from ling_compose.engines import base
+from ling_compose.flags import lint
+from ling_compose.flags.parsers import TOOL_CALL_FORMAT, tool_call_parser
+from ling_compose.models.options import EngineOptions
+from ling_compose.models.plan import CacheDemand, Capacity
+from ling_compose.models.server import Value
+
+if TYPE_CHECKING:
+    from ling_compose.models.plan import Plan
+    from ling_compose.models.stack import Stack
+
+PINNED_VERSION = "0.33.0"
+PORT = 8000
+API_KEY_ENV = "VLLM_API_KEY"
+# group_norm_size = 4 in model_executor/layers/mamba/linear/bailing_linear_attn.py: TP in {1, 2, 4}.
+TENSOR_PARALLEL = (1, 2, 4)
+# The Lightning-attention Triton kernel asks ~128.5 KB of shared memory per block.
+LIGHTNING_SHARED_KB = 128.5
+MIN_VERSION = Version("0.20.2")  # earlier releases corrupt RoPE on the MLA layers
+
+
+class VLLMOptions(EngineOptions):
+    engine: Literal["vllm"] = "vllm"
+    gpu_memory_utilization: float = Field(
+        default=0.92,
+        gt=0.1,
+        le=0.98,
+        description="Fraction of each GPU for weights + activations + KV (vLLM's default 0.92)",
+    )
+    kv_cache_dtype: Literal["auto", "fp8"] = "auto"
+    enforce_eager: bool = False
+
+
+_HUMAN_INT = lint.human_int("[kKmMgGtT]", {"K": 1, "M": 1, "G": 1, "T": 1})
+
+# What vLLM logs about its cache at start-up (logger format "(%(process name)s pid=N) LEVEL
+# MM-DD HH:MM:SS [file:line] msg", vllm/logger.py _FORMAT), at 0.33.0:
+#   vllm/v1/core/kv_cache_utils.py:1148
+#       "%s KV cache size: %s tokens, Maximum concurrency for %s tokens per request: %.2fx"
+#   vllm/v1/worker/gpu_worker.py:773   "Available KV cache memory: %s GiB"
+_CAPACITY = re.compile(
+    r"KV cache size: "
+    + base.LOG_NUMBER
+    + r" tokens, Maximum concurrency for "
+    + base.LOG_NUMBER
+    + r" tokens per request: "
+    + base.LOG_NUMBER
+    + "x"
+)
+_MEMORY = re.compile(r"Available KV cache memory: " + base.LOG_NUMBER + " GiB")
+
+
+class VLLM(base.Engine):
+    name = "vllm"
+    display_name = "vLLM"
+    options = VLLMOptions
+    pinned_version = PINNED_VERSION
+    port = PORT
+    image_repositories = ("vllm/vllm-openai",)
+    image_template = "vllm/vllm-openai:v{version}"  # tags carry a leading v
+    # ling_compose sets the variable; /health and /metrics stay open.
+    api_key_place = base.ApiKeyPlace(flag="--api-key", env=API_KEY_ENV)
+
+    activation_reserve_gib = 3.0
+    # The model dtype (bf16) while --mamba-cache-dtype is "auto" (model_executor/models/
+    # bailing_moe_linear.py get_mamba_state_dtype_from_config -> mamba_utils.py
+    # linear_attention_state_dtype -> utils/torch_utils.py get_kv_cache_torch_dtype).
+    state_bytes_per_value = 2
+    state_note = "bf16, vllm's default"
+    cache_pool = "shared"
+    tensor_parallel_sizes = TENSOR_PARALLEL
+
+    parser_rules = lint.ParserRules(
+        abbreviations=True,
+        underscores=True,
+        equals_form=True,
+        value_may_look_like_option=False,
+        dotted_json=True,
+        value_checks={
+            "int": lint.INTEGER,
+            "float": lint.NUMBER,
+            "json": lint.JSON,
+            "json|str": lint.json_or_text,
+            "optional[int]": lint.optional(lint.INTEGER),
+            "optional[float]": lint.optional(lint.NUMBER),
+            "optional[json]": lint.optional(lint.JSON),
+            "human_readable_int": _HUMAN_INT,
+            "optional[human_readable_int]": lint.optional(_HUMAN_INT),
+            # human_readable_int_or_auto: -1 or auto in any case, after strip().
+            "human_readable_int_or_auto": lambda value: (
+                None
+                if value.strip() == "-1" or value.strip().lower() == "auto"
+                else _HUMAN_INT(value)
+            ),
+        },
+    )
+    # `hermes` is the registered name in 0.33.0 (vllm/tool_parsers/__init__.py; its registry also
+    # maps `qwen3_json` to the same parser class).
+    tool_call_parsers = MappingProxyType({(TOOL_CALL_FORMAT, "0.33.0"): "hermes"})
+    reasoning_parsers = MappingProxyType({("deepseek_r1", "0.33.0"): "deepseek_r1"})
+
+    report_figures = (
+        base.ReportFigure("kv_cache_tokens", "KV cache", "tokens"),
+        base.ReportFigure("max_concurrency", "sequences at full context", "x"),
+        base.ReportFigure("kv_cache_gib", "KV cache memory per GPU", "GiB"),
+    )
+    tool_call_hint = (
+        "vLLM parses tool calls only with `--enable-auto-tool-choice --tool-call-parser "
+        "hermes` (the model writes Hermes-style <tool_call> JSON); a different parser leaves them "
+        "as text"
+    )
+    tool_call_flags = "--enable-auto-tool-choice --tool-call-parser hermes"
+    # The bare tag of vLLM >= 0.20 is CUDA 13.0 and `-cu129` is 12.9 (vllm-project/vllm#42738;
+    # the v0.21.0-cu129 manifest, NVIDIA/Model-Optimizer#2042).
+    image_cuda_variants = (("", "13.0"), ("-cu129", "12.9"))
+
+    def command(self, stack: Stack, plan: Plan) -> base.EngineCommand:
+        backend = stack.backend
+        assert isinstance(backend, VLLMOptions)
+        version, serving = self.version_of(backend), stack.serving
+        args: list[Value] = [stack.checkpoint.hf_repo, *self.serving_args(stack)]
+        # bailing_hybrid ships custom config code
+        args += ["--trust-remote-code", "--tensor-parallel-size", str(plan.tensor_parallel)]
+        if plan.pipeline_parallel > 1:
+            args += ["--pipeline-parallel-size", str(plan.pipeline_parallel)]
+        args += [
+            "--max-model-len",
+            str(serving.context_length),
+            "--gpu-memory-utilization",
+            f"{backend.gpu_memory_utilization:g}",
+            "--max-num-seqs",
+            str(serving.concurrency),
+        ]
+        if backend.kv_cache_dtype != "auto":
+            args += ["--kv-cache-dtype", backend.kv_cache_dtype]
+        if backend.enforce_eager:
+            args.append("--enforce-eager")
+        if plan.yarn:
+            args += ["--hf-overrides", base.yarn_override_json()]
+        if serving.tool_calling:
+            # Without both flags tool calls come back as plain text in `content`.
+            parser = tool_call_parser(TOOL_CALL_FORMAT, self.name, version)
+            assert parser is not None
+            args += ["--enable-auto-tool-choice", "--tool-call-parser", parser]
+        env: dict[str, Value] = {}
+        if serving.api_key_env:
+            env[API_KEY_ENV] = base.api_key_ref(serving.api_key_env)
+        notes = []
+        if stack.hardware.gpu.capability < (8, 9) and stack.checkpoint.precision == "fp8":
+            notes.append(
+                "FP8 on compute capability < 8.9 runs as weight-only Marlin FP8 (slower than native)."
+            )
+        return self.finish(stack, version, args, env=env, notes=notes)
+
+    # -- planning ----------------------------------------------------------------------------
+    def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:
+        assert isinstance(options, VLLMOptions)
+        # vLLM requests ceil(CUDA total x utilization) (vllm/v1/worker/utils.py request_memory).
+        fraction = options.gpu_memory_utilization
+        return total_gib * fraction, f"{fraction:.2f} x {total_gib:.1f} (--gpu-memory-utilization)"
+
+    def capacity(self, demand: CacheDemand) -> Capacity:
+        """vLLM v1: one block pool for KV and state; vLLM reports its capacity as requests at
+        max_model_len x that length (v1/core/kv_cache_utils.py get_kv_cache_capacity)."""
+        return base.shared_pool(demand, "one pool shared by KV and state (vLLM)")
+
+    def fp8_kv_cache(self, options: EngineOptions) -> bool:
+        assert isinstance(options, VLLMOptions)
+        return options.kv_cache_dtype != "auto"
+
+    def problems(self, stack: Stack, tensor_parallel: int, pipeline_parallel: int) -> list[str]:
+        gpu, ckpt, backend = stack.hardware.gpu, stack.checkpoint, stack.backend
+        problems: list[str] = []
+        if tensor_parallel not in TENSOR_PARALLEL:
+            problems.append(
+                f"vLLM runs this model only at tensor parallel 1, 2 or 4 (group_norm_size 4 in "
+                f"bailing_linear_attn.py), not {tensor_parallel}; for 8 GPUs use tensor "
+                "parallel 4 x pipeline 2"
+            )
+        if ckpt.format == "gguf":
+            problems.append("vLLM cannot load GGUF files; use the fp8, int4 or bf16 checkpoint")
+        if gpu.max_shared_memory_per_block_kb < LIGHTNING_SHARED_KB:
+            problems.append(
+                f"vLLM's Lightning-attention kernel needs ~{LIGHTNING_SHARED_KB} KB of shared "
+                f"memory per block; {gpu.name} has {gpu.max_shared_memory_per_block_kb} KB"
+            )
+        if backend.version and base.version_below(backend.version, MIN_VERSION):
+            problems.append(
+                f"vLLM {backend.version} predates {MIN_VERSION}, which fixed RoPE on the MLA layers"
+            )
+        return problems
+
+    def planned_figures(self, plan: Plan) -> dict[str, float]:
+        g = plan.gpu
+        return {
+            "kv_cache_tokens": plan.kv_pool_tokens,
+            "max_concurrency": round(g.cache_budget / g.per_seq_at_context, 2),
+            "kv_cache_gib": round(g.cache_budget, 2),
+        }
+
+    def parse_report(self, log: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        if m := _CAPACITY.search(log):
+            out["kv_cache_tokens"], out["max_concurrency"] = (
+                base.log_number(m[1]),
+                base.log_number(m[3]),
+            )
+        # Every tensor-parallel worker logs its own; the smallest one bounds the pool.
+        memories = [base.log_number(m[1]) for m in _MEMORY.finditer(log)]
+        if memories:
+            out["kv_cache_gib"] = min(memories)
+        return out
+
+    def server_argv(self, entrypoint: list[str], command: list[str]) -> tuple[list[str], list[str]]:
+        args = entrypoint + command
+        if args[:1] == ["serve"]:
+            warning = "`serve` is already the image's entrypoint: `vllm serve serve ...` fails"
+            return args[1:], [warning]
+        return args, []
+
+
+ENGINE = VLLM()

@@ -1,0 +1,122 @@
+"""Plan results: what the planner (planning/fit.py) computes for a stack (pure data).
+
+Plain frozen dataclasses: nobody writes them, the planner builds them, and `plan --json`
+prints them as they are (`as_json`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+# How an engine shares the memory left for its cache between running sequences:
+# shared: one pool of KV and state blocks (vLLM); split: a linear-state pool and a KV pool in
+# tokens (SGLang); slots: a fixed number of slots, each with its own context and state (llama.cpp).
+CachePool = Literal["shared", "split", "slots"]
+
+
+@dataclass(frozen=True)
+class GpuBudget:
+    """Memory of one GPU, GiB (kv_bytes_per_token in bytes)."""
+
+    total: float
+    total_note: str
+    usable: float
+    usable_note: str
+    weights: float
+    reserve: float
+    cache_budget: float
+    kv_bytes_per_token: float
+    kv_per_seq_at_context: float
+    state_per_seq: float
+    state_note: str
+    per_seq_at_context: float
+    kv_pool: float
+    state_pool: float
+    pool_note: str
+    cache_needed: float
+
+
+@dataclass(frozen=True)
+class HostBudget:
+    """Host RAM when routed experts are offloaded, GiB."""
+
+    total: float
+    experts_in_ram: float
+    margin: float
+    needed: float
+    moe_layers_on_cpu: int
+    n_cpu_moe: int
+
+
+@dataclass(frozen=True)
+class Throughput:
+    """Decode ceilings: at the datasheet bandwidth (physical) and at the achievable one."""
+
+    active_gb_per_token: float
+    at_concurrency: int
+    bound_by: str
+    datasheet_gbs: float
+    achievable_gbs: float
+    achievable_note: str
+    single_stream_tok_s: float
+    aggregate_tok_s: float
+    single_stream_tok_s_achievable: float
+    aggregate_tok_s_achievable: float
+
+
+@dataclass(frozen=True)
+class CacheDemand:
+    """What an engine's cache must hold on one GPU (GiB, per_token in bytes): the budget left
+    after weights and reserve, one sequence's KV at the full context and its state."""
+
+    budget: float
+    kv_seq: float
+    state_seq: float
+    per_token: float
+    context: int
+    concurrency: int
+
+
+@dataclass(frozen=True)
+class Capacity:
+    """How an engine shares the cache budget (its Engine.capacity): what the plan reports
+    beside the budget."""
+
+    kv_pool: float
+    state_pool: float
+    pool_note: str
+    kv_pool_tokens: int
+    sequences_at_full_context: int
+    max_context_at_1: int
+    running_cap: int | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    stack: str
+    engine: str
+    tensor_parallel: int
+    pipeline_parallel: int
+    gpus: int
+    context_length: int
+    concurrency: int
+    yarn: bool
+    gpu: GpuBudget
+    host: HostBudget | None
+    max_context_at_1: int
+    sequences_at_full_context: int
+    kv_pool_tokens: int
+    running_cap: int | None
+    throughput: Throughput
+    problems: list[str]
+    warnings: list[str]
+
+    @property
+    def fits(self) -> bool:
+        return not self.problems
+
+    def as_json(self) -> dict[str, Any]:
+        """Every field, nested ones as mappings (what `plan --json` prints)."""
+        return dataclasses.asdict(self)

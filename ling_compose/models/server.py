@@ -1,0 +1,153 @@
+"""The server description: what a stack runs, engine-neutral and output-neutral (pure types).
+
+describe.py builds it from a Stack and its Plan, with the engine's command; compose/ renders it
+as a Compose project. A second renderer (Kubernetes) maps the same object onto its own kinds
+without re-deriving anything: every figure and name is decided here. Secrets are references to
+the variable that holds them where the stack is started, never values.
+
+A deployment has one server today (the HTTP server). Multi-node layouts add servers (ranks
+that serve no HTTP, hence no port and no health), which is why `servers` is a tuple.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+# Labels ling_compose puts on what it runs (containers, volumes), so that `status` finds a stack
+# and probes it whoever started it (`docker compose up` too), and `up` can compare the engine's
+# start-up report with the plan.
+LABEL_PREFIX = "io.ling-compose"
+LC_PROFILE = f"{LABEL_PREFIX}.profile"
+LC_ENGINE = f"{LABEL_PREFIX}.engine"
+LC_ENGINE_VERSION = f"{LABEL_PREFIX}.engine-version"
+LC_MODEL = f"{LABEL_PREFIX}.served-model-name"
+LC_PROJECT = f"{LABEL_PREFIX}.project"
+LC_ENDPOINT = f"{LABEL_PREFIX}.endpoint"
+LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
+LC_ROLE = f"{LABEL_PREFIX}.role"
+
+
+@dataclass(frozen=True)
+class SecretRef:
+    """A secret the server reads, named by the environment variable that holds it."""
+
+    variable: str
+    purpose: str = ""  # e.g. "the API key": what a renderer says when it is missing
+    required: bool = True  # False: the server starts without it (an empty value)
+
+
+RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
+
+# One element of a command line, or one environment value: text, or a secret reference.
+Value = str | SecretRef
+
+
+@dataclass(frozen=True)
+class ImageBuild:
+    """Build the image instead of pulling it: from a git URL (a llama.cpp fork) or a folder."""
+
+    context: str
+    dockerfile: str | None = None
+    target: str | None = None
+    args: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Port:
+    """The port the server listens on in its container, and where it is published."""
+
+    container: int
+    host: int
+    host_ip: str
+
+    @property
+    def client_url(self) -> str:
+        """URL a client on the publishing host uses; a wildcard bind is reached via loopback."""
+        host = "127.0.0.1" if self.host_ip in ("0.0.0.0", "127.0.0.1", "") else self.host_ip
+        return f"http://{host}:{self.host}"
+
+
+@dataclass(frozen=True)
+class Health:
+    """Readiness: the server is ready when GET `path` on `port` answers 200 (and it then lists
+    the served model under /v1/models); before that it refuses connections or answers 503,
+    as its engine does while it loads. The probe runs every `interval_s`, may take
+    `timeout_s`; failures count after `start_period_s` (download and load) and `failures` in a
+    row mark the server unhealthy."""
+
+    path: str
+    port: int
+    interval_s: int
+    timeout_s: int
+    failures: int
+    start_period_s: int
+
+
+@dataclass(frozen=True)
+class Mount:
+    """A file or folder of the host, mounted into the server (a local model file)."""
+
+    source: str  # absolute host path
+    target: str
+    read_only: bool = True
+
+
+@dataclass(frozen=True)
+class CacheVolume:
+    """Persistent storage the server writes (downloaded weights, compile caches)."""
+
+    name: str
+    target: str
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SharedMemory:
+    """What NCCL between tensor-parallel ranks needs: the host's IPC namespace and no locked-
+    memory limit, or (one GPU) a /dev/shm of `size`."""
+
+    host_ipc: bool
+    size: str | None
+    ulimits: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Server:
+    """One server process (one container)."""
+
+    role: str  # "server": the one that serves HTTP
+    image: str
+    build: ImageBuild | None
+    entrypoint: tuple[str, ...] | None  # None: the image's own
+    args: tuple[Value, ...]  # what the engine's parser sees (linted against its catalogue)
+    env: Mapping[str, Value]
+    port: Port | None
+    health: Health | None
+    gpus: int
+    shared_memory: SharedMemory
+    cache: CacheVolume | None
+    mounts: tuple[Mount, ...]
+    restart: RestartPolicy
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class ServerDescription:
+    """Everything a renderer needs to run one stack."""
+
+    name: str  # the deployment's name (ling-<profile>): Compose project, Kubernetes app
+    profile: str
+    engine: str
+    engine_version: str
+    served_model_name: str
+    generator: str  # "ling_compose <version>"
+    notes: tuple[str, ...]  # what a rendered file says atop itself, one line each
+    planned: Mapping[str, float]  # the engine's start-up figures as the plan predicts them
+    servers: tuple[Server, ...]
+
+    @property
+    def primary(self) -> Server:
+        """The server that serves HTTP."""
+        return self.servers[0]
