@@ -42,7 +42,7 @@ render: install ## render PROFILE (default h100-fp8) atomically to OUT=FILE, or 
 	@$(CLI) render $(PROFILE) $(if $(OUT),-o $(OUT)) $(ARGS) $(KEEP_CODE)
 
 stacks: install ## regenerate stacks/ and the generated tables in docs/
-	$(BIN)/python -m ling_compose.generate
+	$(BIN)/python -m tools.generate_stacks
 
 engine: ## install and start a local Docker engine for the e2e tests (root on Debian; else a no-op)
 	@bash .ci/docker-engine.sh

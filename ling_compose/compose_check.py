@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
+from ling_compose.models.compose import GO_DURATION
+
 
 @dataclass(frozen=True)
 class ComposeProblem:
@@ -100,8 +102,6 @@ def _short_message(text: str) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
-# Go's time.ParseDuration: "90s", "1h30m", "1.5s", "0"; units ns us µs ms s m h.
-_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
 # docker/go-units RAMInBytes (compose-go types.UnitBytes): "8gb", "512m", "1.5 GiB".
 _SIZE = re.compile(r"\d+(?:\.\d+)*\s?(?:[kKmMgGtTpP][iI]?)?[bB]?")
 _DURATIONS = ("interval", "timeout", "start_period", "start_interval")
@@ -188,7 +188,7 @@ def _service_problems(name: str, svc: dict[str, Any], data: dict[str, Any]) -> l
     if isinstance(health, dict):
         durations += [(f"healthcheck.{k}", health.get(k)) for k in _DURATIONS]
     for key, value in durations:
-        if isinstance(value, str) and not _interpolated(value) and not _DURATION.fullmatch(value):
+        if isinstance(value, str) and not _interpolated(value) and not GO_DURATION.fullmatch(value):
             out.append(ComposeProblem(f"{where}.{key}", f"invalid duration {value!r}"))
     for key in ("shm_size", "mem_limit", "mem_reservation", "memswap_limit"):
         value = svc.get(key)

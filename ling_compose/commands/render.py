@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in compiled.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     if args.stack_dir is not None:
-        from ling_compose.stackdir import write_stack_dir  # jinja2 only when a folder is asked for
+        from ling_compose.compose.stack_dir import write_stack_dir  # jinja2 only for a folder
 
         for path in write_stack_dir(compiled, args.stack_dir):
             print(f"wrote {path}", file=sys.stderr)

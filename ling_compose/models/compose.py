@@ -4,61 +4,145 @@ The file targets the Compose Specification as Docker Compose v2 reads it (the `d
 users run): a top-level `name:` fixes the project name, so `docker compose` and ling_compose's
 own `up`/`status`/`down` manage the same project whatever folder the file is in. Debian's
 docker-compose 1.29 predates `name:` and refuses these files (docs/runtime.md).
+
+Serialisation lives in the models, once: a field is its Compose key (by name or alias), a type
+knows its Compose form (a duration, a port or volume string), and ComposeModel leaves out what
+is unset. `to_compose` is the dump, `from_compose` the validation of a file read back.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import re
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import Field
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    ValidationInfo,
+    field_serializer,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
 
 from ling_compose.models.base import StrictModel
 
+# Go's time.ParseDuration, which Compose uses: "90s", "1h30m", "1.5s", "0"; ns us µs ms s m h.
+GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
+_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_UNIT_SECONDS = {
+    "ns": 1e-9,
+    "us": 1e-6,
+    "µs": 1e-6,
+    "μs": 1e-6,
+    "ms": 1e-3,
+    "s": 1,
+    "m": 60,
+    "h": 3600,
+}
 
-def _seconds(value: Any) -> int:
-    """Compose durations as rendered ("90s", "2m", "1h30m") back to whole seconds."""
-    text = str(value)
-    units = {"h": 3600, "m": 60, "s": 1}
-    total, number = 0.0, ""
-    for ch in text:
-        if ch.isdigit() or ch == ".":
-            number += ch
-        elif ch in units and number:
-            total += float(number) * units[ch]
-            number = ""
-    return int(total + (float(number) if number else 0))
+
+def duration_seconds(value: Any) -> Any:
+    """A Compose duration ("90s", "1h30m", "500ms") as whole seconds; numbers are seconds."""
+    if isinstance(value, bool) or not isinstance(value, str):
+        return value
+    text = value.strip()
+    if not GO_DURATION.fullmatch(text):
+        raise ValueError(f"invalid duration {value!r}")
+    total = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    return int(-total if text.startswith("-") else total)
 
 
-class Healthcheck(StrictModel):
-    test: list[str] = Field(description='Exec form, e.g. ["CMD", "curl", "-fsS", URL]')
-    interval_s: int = 15
-    timeout_s: int = 5
-    retries: int = 5
-    start_period_s: int = Field(
-        description="Grace time for loading (and first download of) weights"
-    )
+# Whole seconds, written as Compose writes durations ("90s").
+Seconds = Annotated[
+    int,
+    BeforeValidator(duration_seconds),
+    PlainSerializer(lambda seconds: f"{seconds}s", return_type=str),
+]
 
-    def to_compose(self) -> dict[str, Any]:
+
+def _text(value: Any) -> Any:
+    """A scalar of a file read back (YAML gives `retries: 5` an int, `FOO: 1` too) as text."""
+    return str(value) if isinstance(value, int | float | bool) else value
+
+
+# A string in the file, whatever scalar YAML made of it.
+Text = Annotated[str, BeforeValidator(_text)]
+
+# from_compose's marker: a file read back may hold keys ling_compose does not write; they are
+# left out, as `up -f` never applied them.
+_READ_BACK = {"read_back": True}
+
+
+class ComposeModel(StrictModel):
+    """A piece of a compose file. Dumped, None and empty collections are left out (except for
+    the fields in `keep_empty`, where empty means something: `entrypoint: []` resets it)."""
+
+    model_config = ConfigDict(validate_by_name=True, validate_by_alias=True)
+    keep_empty: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_keys_when_read_back(cls, data: Any, info: ValidationInfo) -> Any:
+        if info.context is not _READ_BACK or not isinstance(data, dict):
+            return data
+        known = set()
+        for name, field in cls.model_fields.items():
+            known |= {name, field.alias, field.serialization_alias}
+            choices = field.validation_alias
+            if isinstance(choices, AliasChoices):
+                known |= {c for c in choices.choices if isinstance(c, str)}
+        return {k: v for k, v in data.items() if k in known}
+
+    @model_serializer(mode="wrap")
+    def _compose_form(self, handler: SerializerFunctionWrapHandler, info: SerializationInfo) -> Any:
+        data = handler(self)
+        if not isinstance(data, dict):
+            return data
+        fields = type(self).model_fields
+        keep = {fields[n].serialization_alias or n for n in self.keep_empty} | set(self.keep_empty)
         return {
-            "test": list(self.test),
-            "interval": f"{self.interval_s}s",
-            "timeout": f"{self.timeout_s}s",
-            "retries": self.retries,
-            "start_period": f"{self.start_period_s}s",
+            k: v
+            for k, v in data.items()
+            if v is not None and (k in keep or not (isinstance(v, list | dict) and not v))
         }
 
+    def to_compose(self) -> Any:
+        """This piece as the compose file writes it."""
+        return self.model_dump(mode="json", by_alias=True)
+
     @classmethod
-    def from_compose(cls, data: dict[str, Any]) -> Healthcheck:
-        return cls(
-            test=[str(t) for t in data["test"]],
-            interval_s=_seconds(data.get("interval", "15s")),
-            timeout_s=_seconds(data.get("timeout", "5s")),
-            retries=int(data.get("retries", 5)),
-            start_period_s=_seconds(data.get("start_period", "0s")),
-        )
+    def from_compose(cls, data: Any) -> Self:
+        """Read back what to_compose wrote (a file ling_compose rendered)."""
+        return cls.model_validate(data, context=_READ_BACK)
 
 
-class PortMapping(StrictModel):
+class Healthcheck(ComposeModel):
+    test: list[Text] = Field(description='Exec form, e.g. ["CMD", "curl", "-fsS", URL]')
+    interval_s: Seconds = Field(default=15, alias="interval")
+    timeout_s: Seconds = Field(default=5, alias="timeout")
+    retries: int = 5
+    start_period_s: Seconds = Field(
+        default=0,
+        alias="start_period",
+        description="Grace time for loading (and first download of) weights",
+    )
+
+    @field_validator("test", mode="before")
+    @classmethod
+    def _shell_form(cls, value: Any) -> Any:
+        # Compose: a string test is run by the container's shell.
+        return ["CMD-SHELL", value] if isinstance(value, str) else value
+
+
+class PortMapping(ComposeModel):
+    """A published port, written `HOST_IP:HOST_PORT:CONTAINER_PORT`."""
+
     host_ip: str = "127.0.0.1"
     host_port: int = Field(ge=1, le=65535)
     container_port: int = Field(ge=1, le=65535)
@@ -69,44 +153,79 @@ class PortMapping(StrictModel):
         host = "127.0.0.1" if self.host_ip in ("0.0.0.0", "127.0.0.1", "") else self.host_ip
         return f"http://{host}:{self.host_port}"
 
-    def to_compose(self) -> str:
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if not isinstance(data, str | int):
+            return data
+        parts = str(data).rsplit(":", 2)
+        if len(parts) < 2:
+            raise ValueError(f"port {str(data)!r} publishes no host port")
+        host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
+        return {
+            "host_ip": host_ip,
+            "host_port": parts[-2],
+            "container_port": parts[-1].split("/")[0],
+        }
+
+    @model_serializer(mode="plain")
+    def _compose_form(self) -> str:  # type: ignore[override]
         return f"{self.host_ip}:{self.host_port}:{self.container_port}"
 
-    @classmethod
-    def from_compose(cls, text: str) -> PortMapping:
-        parts = str(text).rsplit(":", 2)
-        if len(parts) < 2:
-            raise ValueError(f"port {text!r} publishes no host port")
-        host_ip = parts[0] if len(parts) == 3 else "0.0.0.0"
-        host_port, container = parts[-2], parts[-1]
-        return cls(
-            host_ip=host_ip, host_port=int(host_port), container_port=int(container.split("/")[0])
-        )
+
+def is_host_path(source: str) -> bool:
+    """A mount source that names a host path, not a named volume (Compose's rule)."""
+    return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
 
 
-class VolumeMount(StrictModel):
+class VolumeMount(ComposeModel):
+    """A mount, written `SOURCE:TARGET[:ro]`."""
+
     source: str = Field(description="Named volume (declared in the project) or host path")
     target: str
     read_only: bool = False
 
-    def to_compose(self) -> str:
+    @property
+    def kind(self) -> Literal["bind", "volume"]:
+        return "bind" if is_host_path(self.source) else "volume"
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, data: Any) -> Any:
+        if not isinstance(data, str):
+            return data
+        parts = data.split(":")
+        if len(parts) < 2:
+            raise ValueError(f"volume {data!r} names no target")
+        return {"source": parts[0], "target": parts[1], "read_only": parts[2:3] == ["ro"]}
+
+    @model_serializer(mode="plain")
+    def _compose_form(self) -> str:  # type: ignore[override]
         return f"{self.source}:{self.target}" + (":ro" if self.read_only else "")
 
-    @classmethod
-    def from_compose(cls, text: str) -> VolumeMount:
-        parts = str(text).split(":")
-        read_only = len(parts) == 3 and parts[2] == "ro"
-        return cls(source=parts[0], target=parts[1], read_only=read_only)
 
-
-class GpuReservation(StrictModel):
+class GpuReservation(ComposeModel):
     """deploy.resources.reservations.devices entry for NVIDIA GPUs: a count ("all" for every
     GPU) or explicit device ids. With neither, Compose and Docker reserve all GPUs."""
 
     count: Annotated[int, Field(ge=1)] | Literal["all"] | None = None
-    device_ids: list[str] | None = None
+    device_ids: list[Text] | None = None
 
-    def to_compose(self) -> dict[str, Any]:
+    @model_validator(mode="before")
+    @classmethod
+    def _from_device(cls, data: Any) -> Any:
+        """A Compose device entry: ids win over a count, which may be a number, a numeric
+        string or "all" in any case; driver and capabilities are always NVIDIA's GPU ones."""
+        if not isinstance(data, dict):
+            return data
+        ids, count = data.get("device_ids"), data.get("count")
+        if ids is not None or count is None:
+            return {"device_ids": ids}
+        text = str(count).strip()
+        return {"count": "all" if text.lower() == "all" else text}
+
+    @model_serializer(mode="plain")
+    def _compose_form(self) -> dict[str, Any]:  # type: ignore[override]
         entry: dict[str, Any] = {"driver": "nvidia"}
         if self.device_ids is not None:
             entry["device_ids"] = list(self.device_ids)
@@ -115,186 +234,125 @@ class GpuReservation(StrictModel):
         entry["capabilities"] = ["gpu"]
         return entry
 
-    @classmethod
-    def from_compose(cls, data: dict[str, Any]) -> GpuReservation:
-        ids = data.get("device_ids")
-        count = data.get("count")
-        if ids is not None or count is None:
-            return cls(device_ids=[str(i) for i in ids] if ids is not None else None)
-        # Compose accepts the count as a number, a numeric string, or "all" (any case).
-        text = str(count).strip()
-        return cls(count="all" if text.lower() == "all" else int(text))
 
-
-class Build(StrictModel):
+class Build(ComposeModel):
     """Compose `build:` from a git context (e.g. a llama.cpp fork) or a local folder."""
 
     context: str
     dockerfile: str | None = None
     target: str | None = None
-    args: dict[str, str] = Field(default_factory=dict)
+    args: dict[str, Text] = Field(default_factory=dict)
 
-    def to_compose(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"context": self.context}
-        if self.dockerfile:
-            out["dockerfile"] = self.dockerfile
-        if self.target:
-            out["target"] = self.target
-        if self.args:
-            out["args"] = dict(self.args)
-        return out
-
+    @model_validator(mode="before")
     @classmethod
-    def from_compose(cls, data: dict[str, Any] | str) -> Build:
-        if isinstance(data, str):
-            return cls(context=data)
-        return cls(
-            context=str(data["context"]),
-            dockerfile=data.get("dockerfile"),
-            target=data.get("target"),
-            args={str(k): str(v) for k, v in (data.get("args") or {}).items()},
-        )
+    def _from_context(cls, data: Any) -> Any:
+        return {"context": data} if isinstance(data, str) else data
 
 
 PullPolicy = Literal["always", "never", "missing", "build", "if_not_present"]
 
 
-class Service(StrictModel):
+class Service(ComposeModel):
+    keep_empty = frozenset({"entrypoint"})
+
     image: str
     build: Build | None = None
     pull_policy: PullPolicy | None = Field(
         default=None,
         description="`build`: Compose builds the image and never pulls `image` from a registry",
     )
-    entrypoint: list[str] | None = None
-    command: list[str] = Field(default_factory=list)
-    environment: dict[str, str] = Field(
+    entrypoint: list[Text] | None = None
+    command: list[Text] = Field(default_factory=list)
+    environment: dict[str, Text] = Field(
         default_factory=dict,
         description="Values are literals or ${VAR} interpolations; never secret values",
     )
     ports: list[PortMapping] = Field(default_factory=list)
     volumes: list[VolumeMount] = Field(default_factory=list)
     ipc: Literal["host", "private", "shareable"] | None = None
-    shm_size: str | None = None
+    shm_size: Text | None = None
     ulimits: dict[str, int | dict[str, int]] = Field(default_factory=dict)
-    gpus: GpuReservation | None = None
+    gpus: GpuReservation | None = Field(
+        default=None,
+        validation_alias=AliasChoices("gpus", "deploy"),
+        serialization_alias="deploy",
+        description="Written as deploy.resources.reservations.devices[0]",
+    )
     healthcheck: Healthcheck | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, Text] = Field(default_factory=dict)
 
     @property
     def endpoint(self) -> str | None:
         """URL a client on this host uses: that of the first published port."""
         return self.ports[0].client_url if self.ports else None
 
-    def to_compose(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"image": self.image}
-        if self.build is not None:
-            out["build"] = self.build.to_compose()
-        if self.pull_policy is not None:
-            out["pull_policy"] = self.pull_policy
-        if self.entrypoint is not None:
-            out["entrypoint"] = list(self.entrypoint)
-        if self.command:
-            out["command"] = list(self.command)
-        if self.environment:
-            out["environment"] = dict(self.environment)
-        if self.ports:
-            out["ports"] = [p.to_compose() for p in self.ports]
-        if self.volumes:
-            out["volumes"] = [v.to_compose() for v in self.volumes]
-        if self.ipc is not None:
-            out["ipc"] = self.ipc
-        if self.shm_size is not None:
-            out["shm_size"] = self.shm_size
-        if self.ulimits:
-            out["ulimits"] = {
-                k: (dict(v) if isinstance(v, dict) else v) for k, v in self.ulimits.items()
-            }
-        if self.gpus is not None:
-            out["deploy"] = {"resources": {"reservations": {"devices": [self.gpus.to_compose()]}}}
-        if self.healthcheck is not None:
-            out["healthcheck"] = self.healthcheck.to_compose()
-        out["restart"] = self.restart
-        if self.labels:
-            out["labels"] = dict(self.labels)
-        return out
-
+    @field_validator("command", "ports", "volumes", mode="before")
     @classmethod
-    def from_compose(cls, data: dict[str, Any]) -> Service:
-        """Read back what to_compose wrote (a file ling_compose rendered)."""
-        devices = (
-            ((data.get("deploy") or {}).get("resources") or {}).get("reservations") or {}
-        ).get("devices") or []
-        return cls(
-            image=str(data["image"]),
-            build=Build.from_compose(data["build"]) if "build" in data else None,
-            pull_policy=data.get("pull_policy"),
-            entrypoint=[str(a) for a in data["entrypoint"]] if "entrypoint" in data else None,
-            command=[str(a) for a in data.get("command") or []],
-            environment={str(k): str(v) for k, v in (data.get("environment") or {}).items()},
-            ports=[PortMapping.from_compose(p) for p in data.get("ports") or []],
-            volumes=[VolumeMount.from_compose(v) for v in data.get("volumes") or []],
-            ipc=data.get("ipc"),
-            shm_size=data.get("shm_size"),
-            ulimits=dict(data.get("ulimits") or {}),
-            gpus=GpuReservation.from_compose(devices[0]) if devices else None,
-            healthcheck=Healthcheck.from_compose(data["healthcheck"])
-            if "healthcheck" in data
-            else None,
-            restart=data.get("restart", "unless-stopped"),
-            labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
-        )
+    def _null_is_no_items(cls, value: Any) -> Any:
+        return [] if value is None else value  # `command:` with nothing after it
 
-
-class NamedVolume(StrictModel):
-    labels: dict[str, str] = Field(default_factory=dict)
-
-    def to_compose(self) -> dict[str, Any]:
-        return {"labels": dict(self.labels)} if self.labels else {}
-
+    @field_validator("environment", "ulimits", "labels", mode="before")
     @classmethod
-    def from_compose(cls, data: dict[str, Any] | None) -> NamedVolume:
-        return cls(labels={str(k): str(v) for k, v in ((data or {}).get("labels") or {}).items()})
+    def _null_is_no_keys(cls, value: Any) -> Any:
+        return {} if value is None else value
+
+    @field_validator("gpus", mode="before")
+    @classmethod
+    def _from_deploy(cls, value: Any) -> Any:
+        """`deploy:` as Compose writes it: the first device reservation, if any."""
+        if not isinstance(value, dict) or value.keys() & {"count", "device_ids", "driver"}:
+            return value
+        devices = (((value.get("resources") or {}).get("reservations")) or {}).get("devices")
+        return devices[0] if devices else None
+
+    @field_serializer("gpus", mode="wrap")
+    def _as_deploy(
+        self, value: GpuReservation | None, handler: SerializerFunctionWrapHandler
+    ) -> Any:
+        if value is None:
+            return None
+        return {"resources": {"reservations": {"devices": [handler(value)]}}}
 
 
-class ComposeProject(StrictModel):
+class NamedVolume(ComposeModel):
+    labels: dict[str, Text] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _null_is_empty(cls, data: Any) -> Any:
+        return {} if data is None else data
+
+
+class ComposeProject(ComposeModel):
     """A whole compose file. `name` is the Compose project name, rendered as the top-level
     `name:` (what `docker compose` uses unless `-p` or COMPOSE_PROJECT_NAME says otherwise)."""
 
+    keep_empty = frozenset({"services"})
+
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    header: list[str] = Field(default_factory=list, description="Comment lines atop the file")
+    header: list[str] = Field(
+        default_factory=list, exclude=True, description="Comment lines atop the file"
+    )
+    metadata: dict[str, Text] = Field(
+        default_factory=dict,
+        alias="x-ling-compose",
+        description="Rendered under x-ling-compose (profile, versions, ...)",
+    )
     services: dict[str, Service]
     volumes: dict[str, NamedVolume] = Field(default_factory=dict)
-    metadata: dict[str, str] = Field(
-        default_factory=dict, description="Rendered under x-ling-compose (profile, versions, ...)"
-    )
 
-    def to_compose(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"name": self.name}
-        if self.metadata:
-            out["x-ling-compose"] = dict(self.metadata)
-        out["services"] = {name: svc.to_compose() for name, svc in self.services.items()}
-        if self.volumes:
-            out["volumes"] = {name: vol.to_compose() for name, vol in self.volumes.items()}
-        return out
-
+    @model_validator(mode="before")
     @classmethod
-    def from_compose(cls, data: dict[str, Any]) -> ComposeProject:
-        """Read back a file ling_compose rendered: the project is the top-level `name:`
-        (files from before it was rendered carry it as x-ling-compose.project)."""
-        meta = dict(data.get("x-ling-compose") or {})
+    def _project_name(cls, data: Any) -> Any:
+        """The project is the top-level `name:`; files from before it was rendered carry it
+        as x-ling-compose.project."""
+        if not isinstance(data, dict):
+            return data
+        key = "metadata" if "metadata" in data else "x-ling-compose"
+        meta = dict(data.get(key) or {})
         legacy = meta.pop("project", None)
         name = data.get("name") or legacy
         if not name:
             raise ValueError("no top-level name: not a file ling_compose rendered")
-        return cls(
-            name=str(name),
-            services={
-                str(k): Service.from_compose(v) for k, v in (data.get("services") or {}).items()
-            },
-            volumes={
-                str(k): NamedVolume.from_compose(v) for k, v in (data.get("volumes") or {}).items()
-            },
-            metadata={str(k): str(v) for k, v in meta.items()},
-        )
+        return {**data, "name": name, key: meta}

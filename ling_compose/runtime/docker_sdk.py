@@ -271,23 +271,24 @@ class DockerRuntime:
     def ensure_image(self, spec: ContainerSpec, progress: Progress) -> None:
         if self.has_image(spec.image):
             return
-        if spec.build is not None:
+        if spec.config.build is not None:
             self._build(spec, progress)
         else:
             self._pull(spec.image, progress)
 
     def _build(self, spec: ContainerSpec, progress: Progress) -> None:
-        assert spec.build is not None
+        build = spec.config.build
+        assert build is not None
         doing = f"building image {spec.image} for service {spec.service}"
-        progress.line(f"{doing} from {spec.build.context}")
+        progress.line(f"{doing} from {build.context}")
         tail: list[str] = []
         try:
             stream = self.client.api.build(
-                path=spec.build.context,
-                dockerfile=spec.build.dockerfile,
+                path=build.context,
+                dockerfile=build.dockerfile,
                 tag=spec.image,
-                buildargs=spec.build.args or None,
-                target=spec.build.target,
+                buildargs=build.args or None,
+                target=build.target,
                 rm=True,
                 decode=True,
             )
@@ -302,11 +303,11 @@ class DockerRuntime:
                     tail.append(line)
                     progress.update(f"build {spec.service}: {line[:100]}")
         except (docker.errors.DockerException, OSError) as err:
-            if "://" in spec.build.context:
+            if "://" in build.context:
                 # A git context is fetched by the engine itself: no network there, no build.
                 raise DockerError(
                     translate(err, doing).message,
-                    hint=f"the engine must reach {spec.build.context.split('#')[0]} to build; or "
+                    hint=f"the engine must reach {build.context.split('#')[0]} to build; or "
                     "build the image where it can and pass it with --image",
                 ) from err
             _raise(doing, err)
@@ -388,18 +389,14 @@ class DockerRuntime:
                     capabilities=[["gpu"]],
                 )
             )
+        config = spec.config
         mounts = [
-            docker.types.Mount(
-                target=m.target,
-                source=m.source,
-                type="bind" if m.kind == "bind" else "volume",
-                read_only=m.read_only,
-            )
-            for m in spec.mounts
+            docker.types.Mount(target=m.target, source=m.source, type=m.kind, read_only=m.read_only)
+            for m in config.volumes
         ]
         healthcheck = None
-        if spec.healthcheck is not None:
-            hc = spec.healthcheck
+        if config.healthcheck is not None:
+            hc = config.healthcheck
             healthcheck = {
                 "test": hc.test,
                 "interval": hc.interval_s * _NS,
@@ -407,16 +404,16 @@ class DockerRuntime:
                 "retries": hc.retries,
                 "start_period": hc.start_period_s * _NS,
             }
-        restart: dict[str, Any] = {"Name": "" if spec.restart == "no" else spec.restart}
-        if spec.restart == "on-failure":
+        restart: dict[str, Any] = {"Name": "" if config.restart == "no" else config.restart}
+        if config.restart == "on-failure":
             restart["MaximumRetryCount"] = 0
         kwargs: dict[str, Any] = {
             "name": spec.name,
-            "command": spec.command or None,
-            "entrypoint": spec.entrypoint,
-            "environment": spec.environment,
+            "command": config.command or None,
+            "entrypoint": config.entrypoint,
+            "environment": config.environment,
             "labels": spec.labels,
-            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in spec.ports},
+            "ports": {f"{p.container_port}/tcp": (p.host_ip, p.host_port) for p in config.ports},
             "mounts": mounts,
             "device_requests": device_requests,
             "healthcheck": healthcheck,
@@ -430,10 +427,10 @@ class DockerRuntime:
             },
             "detach": True,
         }
-        if spec.ipc:
-            kwargs["ipc_mode"] = spec.ipc
-        if spec.shm_size:
-            kwargs["shm_size"] = spec.shm_size
+        if config.ipc:
+            kwargs["ipc_mode"] = config.ipc
+        if config.shm_size:
+            kwargs["shm_size"] = config.shm_size
         container = _call(doing, lambda: self.client.containers.create(spec.image, **kwargs))
         return _state(container)
 

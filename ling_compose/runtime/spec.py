@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import ComposeProject, GpuReservation
+from ling_compose.models.compose import ComposeProject, Service, is_host_path
 from ling_compose.models.server import (
     LABEL_PREFIX,
     LC_ENDPOINT,
@@ -37,64 +37,51 @@ DEFAULT_NETWORK = "default"
 
 
 @dataclass(frozen=True)
-class PortSpec:
-    host_ip: str
-    host_port: int
-    container_port: int
-
-
-@dataclass(frozen=True)
-class MountSpec:
-    kind: str  # "volume" (full engine name) or "bind" (absolute host path)
-    source: str
-    target: str
-    read_only: bool
-
-
-@dataclass(frozen=True)
-class BuildSpec:
-    context: str  # absolute folder or a git URL
-    dockerfile: str | None
-    target: str | None
-    args: dict[str, str]
-
-
-@dataclass(frozen=True)
-class HealthSpec:
-    test: list[str]
-    interval_s: int
-    timeout_s: int
-    retries: int
-    start_period_s: int
-
-
-@dataclass(frozen=True)
 class ContainerSpec:
-    """One container to create, fully resolved (interpolated): what the runtime receives."""
+    """One container to create: its service as the compose model describes it, interpolated and
+    with every mount source resolved (an absolute host path or the engine's volume name), plus
+    the names and labels Compose would give it. What the runtime receives."""
 
     project: str
     service: str
     name: str
-    image: str
-    build: BuildSpec | None
-    entrypoint: list[str] | None
-    command: list[str]
-    environment: dict[str, str]
-    ports: list[PortSpec]
-    mounts: list[MountSpec]
-    ipc: str | None
-    shm_size: str | None
-    ulimits: dict[str, tuple[int, int]]
-    gpu_count: int | None  # -1 means all GPUs
-    gpu_device_ids: list[str] | None
-    healthcheck: HealthSpec | None
-    restart: str
     network: str
+    config: Service
     labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def image(self) -> str:
+        return self.config.image
 
     @property
     def config_hash(self) -> str:
         return self.labels[COMPOSE_HASH]
+
+    @property
+    def ulimits(self) -> dict[str, tuple[int, int]]:
+        """(soft, hard) per limit; Compose's single number sets both."""
+        out: dict[str, tuple[int, int]] = {}
+        for name, value in self.config.ulimits.items():
+            if isinstance(value, int):
+                out[name] = (value, value)
+            else:
+                soft = value.get("soft", value.get("hard", 0))
+                out[name] = (soft, value.get("hard", value.get("soft", 0)))
+        return out
+
+    @property
+    def gpu_count(self) -> int | None:
+        """The DeviceRequest count: -1 asks Docker for every GPU ("all", or neither count nor
+        ids, as Compose does); None when no GPUs are requested or device ids name them."""
+        gpus = self.config.gpus
+        if gpus is None or gpus.device_ids is not None:
+            return None
+        return -1 if gpus.count in ("all", None) else int(gpus.count)
+
+    @property
+    def gpu_device_ids(self) -> list[str] | None:
+        gpus = self.config.gpus
+        return list(gpus.device_ids) if gpus and gpus.device_ids else None
 
 
 @dataclass(frozen=True)
@@ -127,31 +114,6 @@ def _hash(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _ulimits(raw: Mapping[str, int | dict[str, int]]) -> dict[str, tuple[int, int]]:
-    out: dict[str, tuple[int, int]] = {}
-    for name, value in raw.items():
-        if isinstance(value, int):
-            out[name] = (value, value)
-        else:
-            out[name] = (
-                value.get("soft", value.get("hard", 0)),
-                value.get("hard", value.get("soft", 0)),
-            )
-    return out
-
-
-def _gpu_count(gpus: GpuReservation | None) -> int | None:
-    """The DeviceRequest count: -1 asks Docker for every GPU ("all", or neither count nor ids,
-    as Compose does); None when no GPUs are requested or device ids name them."""
-    if gpus is None or gpus.device_ids is not None:
-        return None
-    return -1 if gpus.count in ("all", None) else int(gpus.count)
-
-
-def _is_path(source: str) -> bool:
-    return source.startswith(("/", "./", "../", "~")) or source in (".", "..")
-
-
 def project_spec(
     project: ComposeProject,
     env: Mapping[str, str],
@@ -181,70 +143,49 @@ def project_spec(
             return interpolate(value, env, f"{_where}.{field_}")
 
         environment = {k: interp(v, f"environment.{k}") for k, v in service.environment.items()}
-        command = [interp(a, "command") for a in service.command]
-        entrypoint = (
-            [interp(a, "entrypoint") for a in service.entrypoint]
-            if service.entrypoint is not None
-            else None
-        )
         mounts = []
         for vol in service.volumes:
-            if _is_path(vol.source):
+            if is_host_path(vol.source):
                 source = str((working_dir / Path(vol.source).expanduser()).resolve())
-                mounts.append(MountSpec("bind", source, vol.target, vol.read_only))
             elif vol.source in project.volumes:
-                mounts.append(
-                    MountSpec("volume", volume_name(name, vol.source), vol.target, vol.read_only)
-                )
+                source = volume_name(name, vol.source)
             else:
                 raise ConfigError(
                     f"{where}.volumes: {vol.source!r} is not a declared volume",
                     hint="declare it under the top-level `volumes:`",
                 )
+            mounts.append(vol.model_copy(update={"source": source}))
         build = None
         if service.build is not None:
             ctx = service.build.context
             if "://" not in ctx and not ctx.startswith(("git@", "github.com/")):
                 ctx = str((working_dir / ctx).resolve())
-            build = BuildSpec(
-                ctx,
-                service.build.dockerfile,
-                service.build.target,
-                {k: interp(v, "build.args") for k, v in service.build.args.items()},
-            )
-        hc = service.healthcheck
-        gpus = service.gpus
-        spec = ContainerSpec(
-            project=name,
-            service=service_name,
-            name=container_name(name, service_name),
-            image=interp(service.image, "image"),
-            build=build,
-            entrypoint=entrypoint,
-            command=command,
-            environment=environment,
-            ports=[PortSpec(p.host_ip, p.host_port, p.container_port) for p in service.ports],
-            mounts=mounts,
-            ipc=service.ipc,
-            shm_size=service.shm_size,
-            ulimits=_ulimits(service.ulimits),
-            gpu_count=_gpu_count(gpus),
-            gpu_device_ids=list(gpus.device_ids) if gpus and gpus.device_ids else None,
-            healthcheck=HealthSpec(
-                list(hc.test), hc.interval_s, hc.timeout_s, hc.retries, hc.start_period_s
-            )
-            if hc
-            else None,
-            restart=service.restart,
-            network=network_name(name),
-            labels=dict(service.labels),
+            args = {k: interp(v, "build.args") for k, v in service.build.args.items()}
+            build = service.build.model_copy(update={"context": ctx, "args": args})
+        resolved = service.model_copy(
+            update={
+                "image": interp(service.image, "image"),
+                "build": build,
+                "entrypoint": [interp(a, "entrypoint") for a in service.entrypoint]
+                if service.entrypoint is not None
+                else None,
+                "command": [interp(a, "command") for a in service.command],
+                "environment": environment,
+                "volumes": mounts,
+            }
         )
         # The hash covers the resolved configuration, so a changed secret or image recreates the
         # container (as Compose does); only its digest is stored, never the values.
-        config_hash = _hash(asdict(spec))
+        config_hash = _hash(
+            {
+                "name": container_name(name, service_name),
+                "network": network_name(name),
+                "service": resolved.to_compose(),
+            }
+        )
         svc_endpoint = service.endpoint
         labels = {
-            **spec.labels,
+            **service.labels,
             COMPOSE_PROJECT: name,
             COMPOSE_SERVICE: service_name,
             COMPOSE_ONEOFF: "False",
@@ -267,8 +208,17 @@ def project_spec(
             )
             # Where the engine reads it (a flag or a variable), resolved: for the health and
             # smoke requests only.
-            api_key = known.api_key_in(command, environment) if known else None
-        containers.append(ContainerSpec(**{**spec.__dict__, "labels": labels}))
+            api_key = known.api_key_in(resolved.command, environment) if known else None
+        containers.append(
+            ContainerSpec(
+                project=name,
+                service=service_name,
+                name=container_name(name, service_name),
+                network=network_name(name),
+                config=resolved,
+                labels=labels,
+            )
+        )
     volumes = {
         volume_name(name, vol): {
             **spec_vol.labels,

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from ling_compose import catalog
-from ling_compose.generate import STACKS_DIR, generated_files
+from tools.generate_stacks import STACKS_DIR, generated_files
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -87,11 +87,11 @@ def test_spec_names_labels_and_hash(tmp_path: Path) -> None:
     assert c.labels["com.docker.compose.project"] == "ling-x"
     assert c.labels["com.docker.compose.oneoff"] == "False"
     assert c.labels["io.ling-compose.endpoint"] == "http://127.0.0.1:8001"
-    assert c.environment == {"HF_TOKEN": "secret"}
+    assert c.config.environment == {"HF_TOKEN": "secret"}
     assert "secret" not in str(c.labels)  # only a digest of the resolved config is stored
     assert c.gpu_device_ids == ["0", "2"] and c.gpu_count is None
-    assert [m.kind for m in c.mounts] == ["volume", "bind"]
-    assert c.mounts[1].source == str(tmp_path / "models")
+    assert [m.kind for m in c.config.volumes] == ["volume", "bind"]
+    assert c.config.volumes[1].source == str(tmp_path / "models")
     assert spec.api_key == "k"
     same = project_spec(_project(), {"HF_TOKEN": "secret"}, tmp_path).containers[0]
     other = project_spec(_project(), {"HF_TOKEN": "other"}, tmp_path).containers[0]

@@ -1,6 +1,7 @@
 """Regenerate everything generated: stacks/<profile>/ and docs/profiles.md (`make stacks`).
 
-`generated_files` is pure, so a test compares it with the repository and fails when stale.
+A maintenance script of this repository, not part of the package. `generated_files` is pure,
+so a test compares it with the repository and fails when stale.
 """
 
 from __future__ import annotations
@@ -8,11 +9,13 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import jinja2
+
 from ling_compose import catalog
 from ling_compose.compose import compile_stack
+from ling_compose.compose.stack_dir import jinja_environment, stack_files
 from ling_compose.loader import load_stack
 from ling_compose.output import write_atomic
-from ling_compose.stackdir import _ENV, stack_files
 
 STACKS_DIR = "stacks"
 PROFILES_DOC = "docs/profiles.md"
@@ -25,7 +28,8 @@ def generated_files() -> dict[str, str]:
     for c in compiled:
         for filename, text in stack_files(c, regenerate="make stacks").items():
             files[f"{STACKS_DIR}/{c.stack.name}/{filename}"] = text
-    files[PROFILES_DOC] = _ENV.get_template("profiles.md.j2").render(
+    templates = jinja_environment(jinja2.FileSystemLoader(Path(__file__).parent / "templates"))
+    files[PROFILES_DOC] = templates.get_template("profiles.md.j2").render(
         compiled=compiled, gpus=list(catalog.gpus().values())
     )
     return files

@@ -6,19 +6,26 @@ from pathlib import Path
 
 import jinja2
 
-from ling_compose.compose import Compiled, render_yaml
+from ling_compose.compose.compile import Compiled
+from ling_compose.compose.render import render_yaml
 from ling_compose.errors import ConfigError
 from ling_compose.output import write_atomic
 from ling_compose.recipe import render_command
 
-_ENV = jinja2.Environment(
-    loader=jinja2.PackageLoader("ling_compose", "templates"),
-    undefined=jinja2.StrictUndefined,
-    keep_trailing_newline=True,
-    trim_blocks=True,
-    lstrip_blocks=True,
-    autoescape=False,  # Markdown and dotenv, not HTML
-)
+
+def jinja_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
+    """Templates for auxiliary text (never YAML): a missing value fails (StrictUndefined)."""
+    return jinja2.Environment(
+        loader=loader,
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # Markdown and dotenv, not HTML
+    )
+
+
+_ENV = jinja_environment(jinja2.PackageLoader("ling_compose.compose", "templates"))
 
 
 def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:

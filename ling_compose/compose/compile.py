@@ -1,14 +1,11 @@
-"""Compile a Stack into a ComposeProject (pure) and serialise it as YAML (never templated).
-
-The decisions are describe.py's (the server description); this module maps the description
-onto Compose: one service per server, `${VAR}` interpolations for secrets, a curl healthcheck.
+"""Compile a Stack into a ComposeProject (pure): the server description (describe.py), mapped
+onto Compose. Every decision is the description's; here it takes Compose's form: a service per
+server, `${VAR}` interpolations for secrets, a curl healthcheck, x-ling-compose metadata.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import yaml
 
 from ling_compose.describe import describe
 from ling_compose.models.compose import (
@@ -24,7 +21,6 @@ from ling_compose.models.compose import (
 from ling_compose.models.plan import Plan
 from ling_compose.models.server import Server, ServerDescription, Value
 from ling_compose.models.stack import Stack
-from ling_compose.text import lines
 
 SECRETS_NOTE = (
     "Secrets: HF_TOKEN and any API key come from the environment (.env), never this file."
@@ -160,16 +156,3 @@ def compile_stack(stack: Stack) -> Compiled:
         project=project(described.description),
         warnings=described.warnings,
     )
-
-
-def render_yaml(project: ComposeProject) -> str:
-    """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
-    # Header lines carry user text (description, guide note, fork URL): split at its line
-    # breaks and escaped, each comment stays one comment and the file stays YAML.
-    header = "".join(
-        f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
-    )
-    body = yaml.safe_dump(
-        project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
-    )
-    return header + body
