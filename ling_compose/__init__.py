@@ -29,13 +29,13 @@ from ling_compose.errors import (
     LingComposeError,
     UsageError,
 )
-from ling_compose.loader import Overrides, all_profiles, apply_overrides, load_stack, resolve
+from ling_compose.load import Overrides, all_profiles, apply_overrides, load_stack, resolve
 from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.hardware import GPU, Hardware
 from ling_compose.models.plan import Plan
 from ling_compose.models.stack import HardwareSpec, ProfileSpec, ServingOptions, Stack
-from ling_compose.plan import check_fits, make_plan
+from ling_compose.planning.fit import check_fits, make_plan
 from ling_compose.version import __version__
 
 

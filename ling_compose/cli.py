@@ -13,7 +13,7 @@ from typing import Any
 
 from ling_compose.commands import COMMAND_MODULES
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError, cli_command
-from ling_compose.text import lines
+from ling_compose.safe_text import lines
 from ling_compose.version import __version__
 
 

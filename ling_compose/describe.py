@@ -12,7 +12,6 @@ import math
 import textwrap
 from dataclasses import dataclass
 
-from ling_compose import alternatives
 from ling_compose.engines.base import Engine, EngineCommand
 from ling_compose.errors import ConfigError
 from ling_compose.flags.lint import LintResult, lint_args
@@ -37,8 +36,9 @@ from ling_compose.models.server import (
     Value,
 )
 from ling_compose.models.stack import Stack
-from ling_compose.plan import check_fits, engine_of, memory_summary
-from ling_compose.recipe import render_command
+from ling_compose.planning import alternatives
+from ling_compose.planning.fit import check_fits, engine_of, memory_summary
+from ling_compose.reproduce import render_command
 from ling_compose.version import __version__
 
 SERVER_ROLE = "server"

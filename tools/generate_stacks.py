@@ -14,8 +14,8 @@ import jinja2
 from ling_compose import catalog
 from ling_compose.compose import compile_stack
 from ling_compose.compose.stack_dir import jinja_environment, stack_files
-from ling_compose.loader import load_stack
-from ling_compose.output import write_atomic
+from ling_compose.load import load_stack
+from ling_compose.write import write_atomic
 
 STACKS_DIR = "stacks"
 PROFILES_DOC = "docs/profiles.md"

@@ -20,7 +20,7 @@ from ling_compose.commands.stack_args import (
 )
 from ling_compose.commands.table import format_table
 from ling_compose.errors import HealthError, UsageError, cli_command
-from ling_compose.loader import Overrides
+from ling_compose.load import Overrides
 from ling_compose.models.plan import Plan
 from ling_compose.runtime.base import StderrProgress
 from ling_compose.runtime.bench_stats import Spread, ceiling_of

@@ -8,9 +8,9 @@ from pathlib import Path
 from ling_compose import catalog
 from ling_compose.commands.table import print_json, print_table
 from ling_compose.errors import LingComposeError
-from ling_compose.loader import all_profiles, resolve
+from ling_compose.load import all_profiles, resolve
 from ling_compose.models.stack import ProfilesFile
-from ling_compose.plan import make_plan
+from ling_compose.planning.fit import make_plan
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -8,7 +8,7 @@ import sys
 from ling_compose.commands.table import print_json, print_table
 from ling_compose.errors import HardwareError, cli_command
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
-from ling_compose.recommend import Candidate, recommend
+from ling_compose.planning.recommend import Candidate, recommend
 
 AUTO = "auto"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.compose import render_yaml
-from ling_compose.output import write_atomic
+from ling_compose.write import write_atomic
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -17,11 +17,9 @@ from ling_compose.commands.stack_args import (
     make_profile_optional,
 )
 from ling_compose.commands.table import format_table, print_json
-from ling_compose.compose_check import check_compose
 from ling_compose.engines import registry
-from ling_compose.errors import ConfigError, UsageError, cli_command
-from ling_compose.loader import read_compose_file
-from ling_compose.models.compose import ComposeProject
+from ling_compose.errors import UsageError, cli_command
+from ling_compose.load import load_compose_project
 from ling_compose.runtime import api
 from ling_compose.runtime.base import Runtime
 from ling_compose.runtime.engine_report import Figure, report_lines
@@ -116,28 +114,6 @@ def _register_up(sub: Sub) -> None:
     parser.set_defaults(func=run_up)
 
 
-def load_compose_file(path: Path) -> ComposeProject:
-    """A compose file ling_compose rendered, read back into the typed project; what Compose
-    itself would refuse fails here, before the engine is contacted."""
-    data = read_compose_file(path)
-    problems = check_compose(data)
-    if problems:
-        raise ConfigError(
-            f"{path}: Compose would refuse it: "
-            + "; ".join(map(str, problems[:3]))
-            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
-            hint=f"`{cli_command()} validate -f {path}` lists every problem",
-        )
-    try:
-        return ComposeProject.from_compose(data)
-    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as err:
-        raise ConfigError(
-            f"{path}: not a file ling_compose rendered ({str(err).splitlines()[0]})",
-            hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
-            "`docker compose up`",
-        ) from err
-
-
 def run_up(args: argparse.Namespace) -> int:
     working_dir: Path | None = None
     config_files: list[Path] | None = None
@@ -146,7 +122,7 @@ def run_up(args: argparse.Namespace) -> int:
             raise UsageError(
                 "give PROFILE or -f FILE, not both", hint="`up PROFILE` or `up -f FILE`"
             )
-        project = load_compose_file(args.file)
+        project = load_compose_project(args.file)
         working_dir = args.file.resolve().parent
         config_files = [args.file.resolve()]
     elif args.profile is not None:
@@ -238,7 +214,7 @@ def _target(args: argparse.Namespace, runtime: Runtime) -> str:
     if getattr(args, "file", None) is not None:
         if args.project is not None:
             raise UsageError("give PROJECT or -f FILE, not both", hint="one names the project")
-        return load_compose_file(args.file).name
+        return load_compose_project(args.file).name
     return api.resolve_project_name(args.project, runtime)
 
 

@@ -11,9 +11,9 @@ from ling_compose.commands.stack_args import (
 )
 from ling_compose.commands.table import print_json, print_table
 from ling_compose.compose import compile_stack
-from ling_compose.explain import explain, plan_lines
-from ling_compose.guide import check_guide, guide_lines
-from ling_compose.plan import make_plan
+from ling_compose.planning.explain import explain, plan_lines
+from ling_compose.planning.fit import make_plan
+from ling_compose.planning.guide_check import check_guide, guide_lines
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,7 +15,7 @@ from ling_compose.commands.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
-from ling_compose.loader import load_stack, unknown_gpu_hint, unknown_key_hint
+from ling_compose.load import load_stack, unknown_gpu_hint, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS, Overrides
 from ling_compose.models.stack import Origin, Stack

@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ling_compose.text import one_line
+from ling_compose.safe_text import one_line
 
 
 def print_json(data: Any) -> None:

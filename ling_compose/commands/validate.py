@@ -10,9 +10,9 @@ from typing import Any
 from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.commands.table import print_json
 from ling_compose.errors import FlagError, UsageError, cli_command
-from ling_compose.loader import read_compose_file
-from ling_compose.text import one_line
-from ling_compose.validate import FileReport, validate_file
+from ling_compose.flags.validate import FileReport, validate_file
+from ling_compose.load import read_compose_file
+from ling_compose.safe_text import one_line
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import yaml
 
 from ling_compose.models.compose import ComposeProject
-from ling_compose.text import lines
+from ling_compose.safe_text import lines
 
 
 def render_yaml(project: ComposeProject) -> str:

@@ -9,8 +9,8 @@ import jinja2
 from ling_compose.compose.compile import Compiled
 from ling_compose.compose.render import render_yaml
 from ling_compose.errors import ConfigError
-from ling_compose.output import write_atomic
-from ling_compose.recipe import render_command
+from ling_compose.reproduce import render_command
+from ling_compose.write import write_atomic
 
 
 def jinja_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:

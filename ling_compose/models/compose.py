@@ -74,6 +74,14 @@ def _text(value: Any) -> Any:
 # A string in the file, whatever scalar YAML made of it.
 Text = Annotated[str, BeforeValidator(_text)]
 
+
+def _within(data: Any, *keys: str) -> Any:
+    """data[k1][k2]..., or None where a level is missing or not a mapping."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
 # from_compose's marker: a file read back may hold keys ling_compose does not write; they are
 # left out, as `up -f` never applied them.
 _READ_BACK = {"read_back": True}
@@ -303,8 +311,8 @@ class Service(ComposeModel):
         """`deploy:` as Compose writes it: the first device reservation, if any."""
         if not isinstance(value, dict) or value.keys() & {"count", "device_ids", "driver"}:
             return value
-        devices = (((value.get("resources") or {}).get("reservations")) or {}).get("devices")
-        return devices[0] if devices else None
+        devices = _within(value, "resources", "reservations", "devices")
+        return devices[0] if isinstance(devices, list) and devices else None
 
     @field_serializer("gpus", mode="wrap")
     def _as_deploy(
@@ -350,9 +358,12 @@ class ComposeProject(ComposeModel):
         if not isinstance(data, dict):
             return data
         key = "metadata" if "metadata" in data else "x-ling-compose"
-        meta = dict(data.get(key) or {})
-        legacy = meta.pop("project", None)
+        meta = data.get(key)
+        legacy = None
+        if isinstance(meta, dict):
+            meta = dict(meta)
+            legacy = meta.pop("project", None)
         name = data.get("name") or legacy
         if not name:
             raise ValueError("no top-level name: not a file ling_compose rendered")
-        return {**data, "name": name, key: meta}
+        return {**data, "name": name, key: {} if meta is None else meta}

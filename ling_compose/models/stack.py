@@ -127,7 +127,7 @@ class ProfilesFile(StrictModel):
 
 
 class Origin(StrictModel):
-    """How the CLI reproduces a stack: `render PROFILE *ARGS` (ling_compose/recipe.py)."""
+    """How the CLI reproduces a stack: `render PROFILE *ARGS` (ling_compose/reproduce.py)."""
 
     profile: str = Field(description="Profile name as typed (`auto` picks one for this host)")
     args: tuple[str, ...] = Field(

@@ -1,4 +1,5 @@
-"""Compose-style `${VAR}` interpolation and `.env` files, resolved at run time only (pure)."""
+"""Compose-style `${VAR}` interpolation against the environment and `.env` files (load.py reads
+those), resolved at run time only (pure)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from ling_compose.errors import ConfigError
-from ling_compose.loader import read_user_text
+from ling_compose.load import parse_env_file
 
 # $$ (a literal $), $VAR, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}
 _PATTERN = re.compile(
@@ -50,32 +51,6 @@ def variables(value: str) -> list[str]:
         for m in _PATTERN.finditer(value)
         if not m.group("escaped")
     ]
-
-
-def parse_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; `#` comments, `export ` prefixes and matching quotes are accepted."""
-    text = read_user_text(path, "env file")
-    out: dict[str, str] = {}
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        key = key.strip()
-        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
-            raise ConfigError(
-                f"{path}:{number}: expected KEY=VALUE",
-                hint="one variable per line, e.g. HF_TOKEN=hf_...",
-            )
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
-            value = value[1:-1]
-        elif " #" in value:
-            value = value.split(" #", 1)[0].rstrip()
-        out[key] = value
-    return out
 
 
 def run_environment(

@@ -13,7 +13,7 @@ import yaml
 from ling_compose import catalog
 from ling_compose.cli import main
 from ling_compose.compose import compile_stack
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.runtime import up
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.bench import BenchConfig, bench

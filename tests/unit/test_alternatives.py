@@ -9,11 +9,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ling_compose import catalog
-from ling_compose.alternatives import nearest
 from ling_compose.commands.stack_args import add_stack_arguments, overrides_from_args
 from ling_compose.errors import ConfigError, FitError, UsageError
-from ling_compose.loader import load_stack
-from ling_compose.plan import check_fits, make_plan
+from ling_compose.load import load_stack
+from ling_compose.planning.alternatives import nearest
+from ling_compose.planning.fit import check_fits, make_plan
 
 HINT_PREFIX = "nearest layouts that fit: "
 

@@ -40,7 +40,7 @@ from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.engines.registry import CANNOT_SERVE
 from ling_compose.errors import EXIT_CODES
 from ling_compose.flags.catalog import available_versions, load_catalog
-from ling_compose.loader import load_stack, read_profiles_file
+from ling_compose.load import load_stack, read_profiles_file
 from ling_compose.models.overrides import OVERRIDE_FLAGS
 from ling_compose.runtime import api
 from tests.unit.test_runtime_up import FakeRuntime

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ling_compose.cli import main
-from ling_compose.loader import MAX_NESTING, MAX_NODES
+from ling_compose.load import MAX_NESTING, MAX_NODES
 
 PROFILE = (
     "profiles:\n  {name}:\n    description: {description}\n"

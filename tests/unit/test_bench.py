@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from ling_compose.cli import main
 from ling_compose.compose import compile_stack
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.runtime.bench import BenchConfig, BenchReport, payload, synthetic_prompt
 from ling_compose.runtime.bench_stats import (
     RequestResult,

@@ -8,7 +8,7 @@ import yaml
 
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.errors import ConfigError
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject
 
 

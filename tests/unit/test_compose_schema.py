@@ -17,7 +17,7 @@ import yaml
 from ling_compose import catalog
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.compose.stack_dir import write_stack_dir
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from tests.external import compose
 
 SCHEMA = Path(__file__).resolve().parents[1] / "fixtures" / "compose-spec" / "compose-spec.json"

@@ -404,7 +404,7 @@ def test_requirements_from_a_compiled_profile(
 ) -> None:
     from ling_compose.commands.doctor import requirements_from_stack
     from ling_compose.compose import compile_stack
-    from ling_compose.loader import load_stack
+    from ling_compose.load import load_stack
 
     compiled = compile_stack(load_stack(profile))
     stack, plan = compiled.stack, compiled.plan

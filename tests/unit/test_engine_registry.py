@@ -23,12 +23,12 @@ from ling_compose.engines.base import ApiKeyPlace, Engine, EngineCommand, Report
 from ling_compose.errors import FlagError
 from ling_compose.flags import lint
 from ling_compose.flags.catalog import FlagCatalog, FlagOption
-from ling_compose.loader import Overrides, load_stack, resolve
+from ling_compose.flags.validate import validate_file
+from ling_compose.load import Overrides, load_stack, resolve
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.server import Value
 from ling_compose.models.stack import ProfileSpec
-from ling_compose.plan import make_plan
-from ling_compose.validate import validate_file
+from ling_compose.planning.fit import make_plan
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan

@@ -7,9 +7,9 @@ import yaml
 
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.engines import registry
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.models.server import LC_ENGINE
-from ling_compose.plan import make_plan
+from ling_compose.planning.fit import make_plan
 from ling_compose.runtime import api
 from ling_compose.runtime.base import ContainerState
 from ling_compose.runtime.engine_report import (

@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from ling_compose import catalog
-from ling_compose.loader import load_stack
+from ling_compose.load import load_stack
 from ling_compose.models.hardware import (
     ACHIEVABLE_READ_FRACTION_MEASURED,
     DRIVER_RESERVED_BYTES_MEASURED,
     GIB,
     MIB,
 )
-from ling_compose.plan import make_plan
+from ling_compose.planning.fit import make_plan
 
 CAPTURE = json.loads(
     (Path(__file__).parents[1] / "fixtures/gpus/h200-1x-real/capture.json").read_text()

@@ -15,7 +15,7 @@ from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.engines import llamacpp
 from ling_compose.flags.catalog import load_catalog
 from ling_compose.hardware.cuda import min_driver_for_cuda
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.models.compose import Build
 
 FACTS: dict[str, Any] = json.loads(

@@ -2,12 +2,13 @@
 
 import pytest
 
-from ling_compose import catalog, physics
+from ling_compose import catalog
 from ling_compose.compose import compile_stack
 from ling_compose.errors import FitError
-from ling_compose.loader import Overrides, load_stack
+from ling_compose.load import Overrides, load_stack
 from ling_compose.models.hardware import GIB
-from ling_compose.plan import make_plan
+from ling_compose.planning import model_facts
+from ling_compose.planning.fit import make_plan
 
 
 @pytest.mark.parametrize("name", list(catalog.builtin_profiles()))
@@ -113,9 +114,9 @@ def test_the_issues_arithmetic_for_one_full_length_sequence():
     from ling_compose.engines.base import shared_pool
     from ling_compose.models.plan import CacheDemand
 
-    kv = physics.kv_bytes_per_token(fp8_cache=False) * 131_072 / GIB
+    kv = model_facts.kv_bytes_per_token(fp8_cache=False) * 131_072 / GIB
     assert kv == 0.5625  # 4 MLA layers x 576 x 2 B x 131072
-    fp32_state = physics.LINEAR_STATE_VALUES_PER_SEQ * 4 / GIB
+    fp32_state = model_facts.LINEAR_STATE_VALUES_PER_SEQ * 4 / GIB
     assert fp32_state == pytest.approx(0.055, abs=0.001)
     # The issue's figures: 19.44 GiB of cache budget holds about 31 full-length sequences, and
     # 64 of them need ~39.5 GiB (the old planner said 345 fit and 64 need 2.31 GiB).
@@ -218,7 +219,7 @@ def test_versions_compare_in_pep440_order(version, minimum, below):
 
 
 def test_release_candidate_and_pre_post_release_are_refused(tmp_path):
-    from ling_compose.loader import load_stack as load
+    from ling_compose.load import load_stack as load
 
     profiles = tmp_path / "p.yml"
     profiles.write_text(

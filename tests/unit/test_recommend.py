@@ -6,10 +6,10 @@ import yaml
 from ling_compose import catalog
 from ling_compose.cli import main
 from ling_compose.hardware.detect import DetectedGPU, DetectedHardware
-from ling_compose.loader import load_stack
+from ling_compose.load import load_stack
 from ling_compose.models.hardware import GPU
-from ling_compose.plan import make_plan
-from ling_compose.recommend import recommend
+from ling_compose.planning.fit import make_plan
+from ling_compose.planning.recommend import recommend
 
 GPUS = catalog.gpus()
 

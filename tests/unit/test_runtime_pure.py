@@ -8,6 +8,7 @@ import docker.errors
 import pytest
 
 from ling_compose.errors import ConfigError
+from ling_compose.load import parse_env_file
 from ling_compose.models.compose import (
     ComposeProject,
     GpuReservation,
@@ -17,7 +18,7 @@ from ling_compose.models.compose import (
     VolumeMount,
 )
 from ling_compose.runtime.docker_sdk import translate
-from ling_compose.runtime.interpolate import interpolate, parse_env_file, run_environment
+from ling_compose.runtime.interpolate import interpolate, run_environment
 from ling_compose.runtime.spec import COMPOSE_HASH, project_spec
 
 

@@ -8,8 +8,8 @@ from ling_compose.cli import main
 from ling_compose.compose import compile_stack
 from ling_compose.errors import ConfigError
 from ling_compose.flags.lint import check_args
-from ling_compose.loader import Overrides, load_stack
-from ling_compose.validate import validate_compose
+from ling_compose.flags.validate import validate_compose
+from ling_compose.load import Overrides, load_stack
 
 GUIDE_VLLM = {  # the hosting guide's option B, as written there
     "services": {

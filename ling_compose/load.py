@@ -1,5 +1,6 @@
-"""Load stacks: the only place that reads user files. Resolves catalogue references, applies
-overrides, and turns validation failures into errors that name the file, the field and a fix."""
+"""The only place that reads user files: profiles files (-> Stack: catalogue references
+resolved, overrides applied), compose files (validate, up -f), env files, a local model file;
+each within the limits below, every failure an error that names the file, the field and a fix."""
 
 from __future__ import annotations
 
@@ -12,9 +13,10 @@ from typing import Any, ClassVar
 import yaml
 from pydantic import ValidationError
 
-from ling_compose import catalog, recipe
+from ling_compose import catalog, reproduce
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, cli_command
+from ling_compose.models.compose import ComposeProject
 from ling_compose.models.hardware import Hardware
 from ling_compose.models.options import EngineOptions
 
@@ -91,6 +93,32 @@ def read_user_text(path: Path, what: str = "file") -> str:
         raise ConfigError(
             f"{path}: {what} is not UTF-8 text (byte {err.start})", hint="save it as UTF-8"
         ) from err
+
+
+def parse_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; `#` comments, `export ` prefixes and matching quotes are accepted."""
+    text = read_user_text(path, "env file")
+    out: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        if line.startswith("export "):
+            line = line[len("export ") :].lstrip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise ConfigError(
+                f"{path}:{number}: expected KEY=VALUE",
+                hint="one variable per line, e.g. HF_TOKEN=hf_...",
+            )
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        out[key] = value
+    return out
 
 
 def _too_big(path: Path, what: str) -> ConfigError:
@@ -240,6 +268,33 @@ def _construct_plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 def read_compose_file(path: Path) -> Any:
     """A user's compose file, within the limits of read_yaml_file, read as Compose reads it."""
     return _without_reset(read_yaml_file(path, "compose file", ComposeLoader))
+
+
+def load_compose_project(path: Path) -> ComposeProject:
+    """A compose file ling_compose rendered, read back into the typed project; what Compose
+    itself would refuse fails here, before the engine is contacted."""
+    from ling_compose.flags.compose_lint import check_compose  # its schema: only when asked
+
+    data = read_compose_file(path)
+    problems = check_compose(data)
+    if problems:
+        raise ConfigError(
+            f"{path}: Compose would refuse it: "
+            + "; ".join(map(str, problems[:3]))
+            + (f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""),
+            hint=f"`{cli_command()} validate -f {path}` lists every problem",
+        )
+    try:
+        return ComposeProject.from_compose(data)
+    except ValidationError as err:
+        first = err.errors()[0]
+        where = ".".join(str(p) for p in first["loc"] if not str(p).startswith("function-"))
+        problem = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigError(
+            f"{path}: not a file ling_compose rendered ({where + ': ' if where else ''}{problem})",
+            hint=f"`up -f` reads files written by `{cli_command()} render`; for others use "
+            "`docker compose up`",
+        ) from err
 
 
 def read_profiles_file(path: Path) -> dict[str, ProfileSpec]:
@@ -434,4 +489,4 @@ def load_stack(
     if overrides is not None:
         spec = apply_overrides(spec, overrides)
     changes = overrides.model_dump() if overrides is not None else {}
-    return resolve(name, spec, recipe.origin(name, changes, profiles_file))
+    return resolve(name, spec, reproduce.origin(name, changes, profiles_file))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
-from ling_compose import physics
 from ling_compose.engines import registry
 from ling_compose.engines.base import Engine
 from ling_compose.errors import FitError, cli_command
@@ -26,6 +25,7 @@ from ling_compose.models.plan import (
     Throughput,
 )
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, MAX_CONTEXT_YARN, Stack
+from ling_compose.planning import model_facts
 
 HOST_RAM_MARGIN_GIB = 8.0  # OS, container runtime and the server's own buffers
 
@@ -42,7 +42,7 @@ def parallelism(stack: Stack) -> tuple[int, int]:
 
 
 def _kv_bytes_per_token(stack: Stack) -> float:
-    return physics.kv_bytes_per_token(engine_of(stack).fp8_kv_cache(stack.backend))
+    return model_facts.kv_bytes_per_token(engine_of(stack).fp8_kv_cache(stack.backend))
 
 
 def _kv_gib(stack: Stack, tokens: int) -> float:
@@ -52,7 +52,7 @@ def _kv_gib(stack: Stack, tokens: int) -> float:
 def _state_gib(stack: Stack, tp: int) -> float:
     """Linear-attention state of one running sequence on one GPU (split across TP by heads)."""
     per_value = engine_of(stack).state_bytes_per_value
-    return physics.LINEAR_STATE_VALUES_PER_SEQ * per_value / tp / GIB
+    return model_facts.LINEAR_STATE_VALUES_PER_SEQ * per_value / tp / GIB
 
 
 def _total(gpu: GPU) -> tuple[float, str]:
@@ -72,7 +72,7 @@ def _engine_problems(stack: Stack, tp: int, pp: int) -> list[str]:
             f"tensor parallel {tp} x pipeline parallel {pp} = {tp * pp} GPUs, but the stack "
             f"reserves {stack.hardware.count}"
         )
-    if physics.ATTENTION_HEADS % tp:
+    if model_facts.ATTENTION_HEADS % tp:
         problems.append(f"tensor parallel {tp} does not divide the model's 32 attention heads")
     problems += engine_of(stack).problems(stack, tp, pp)
     if ckpt.precision == "fp8" and gpu.capability < (8, 0):
@@ -91,18 +91,18 @@ def layers_on_cpu(stack: Stack) -> int:
         return pinned
     gpu, ckpt, serving = stack.hardware.gpu, stack.checkpoint, stack.serving
     fixed = (
-        physics.other_weights_gib(ckpt)
+        model_facts.other_weights_gib(ckpt)
         + engine.activation_reserve_gib
         + serving.concurrency * (_kv_gib(stack, serving.context_length) + _state_gib(stack, 1))
     )
     room = engine.usable_memory(stack.backend, _total(gpu)[0])[0] - fixed
-    per_layer = physics.expert_gib_per_moe_layer(ckpt)
-    on_gpu = max(0, min(physics.MOE_LAYERS, math.floor(room / per_layer)))
-    return physics.MOE_LAYERS - on_gpu
+    per_layer = model_facts.expert_gib_per_moe_layer(ckpt)
+    on_gpu = max(0, min(model_facts.MOE_LAYERS, math.floor(room / per_layer)))
+    return model_facts.MOE_LAYERS - on_gpu
 
 
 def _host_budget(stack: Stack, cpu_layers: int) -> HostBudget:
-    experts_ram = cpu_layers * physics.expert_gib_per_moe_layer(stack.checkpoint)
+    experts_ram = cpu_layers * model_facts.expert_gib_per_moe_layer(stack.checkpoint)
     return HostBudget(
         total=stack.hardware.host_ram_gib,
         experts_in_ram=experts_ram,
@@ -129,8 +129,10 @@ def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget |
     if engine.offloads_experts:
         cpu_layers = layers_on_cpu(stack)
         host = _host_budget(stack, cpu_layers)
-        per_layer = physics.expert_gib_per_moe_layer(ckpt)
-        weights = physics.other_weights_gib(ckpt) + (physics.MOE_LAYERS - cpu_layers) * per_layer
+        per_layer = model_facts.expert_gib_per_moe_layer(ckpt)
+        weights = (
+            model_facts.other_weights_gib(ckpt) + (model_facts.MOE_LAYERS - cpu_layers) * per_layer
+        )
     else:
         weights = ckpt.weights_gib / (tp * pp)
     reserve = engine.activation_reserve_gib
@@ -169,15 +171,15 @@ def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget |
 def _throughput(stack: Stack, tp: int, host: HostBudget | None) -> Throughput:
     """Memory-bandwidth ceilings: decode reads the active weights once per step."""
     gpu, ckpt, serving = stack.hardware.gpu, stack.checkpoint, stack.serving
-    active = physics.active_gb_per_token(ckpt)
-    other_gb = physics.other_weights_gib(ckpt) * GIB / GB
-    layer_gb = physics.expert_gib_per_moe_layer(ckpt) * GIB / GB
+    active = model_facts.active_gb_per_token(ckpt)
+    other_gb = model_facts.other_weights_gib(ckpt) * GIB / GB
+    layer_gb = model_facts.expert_gib_per_moe_layer(ckpt) * GIB / GB
     cpu_layers = host.moe_layers_on_cpu if host else 0
-    gpu_layers = physics.MOE_LAYERS - cpu_layers
+    gpu_layers = model_facts.MOE_LAYERS - cpu_layers
     host_bw = stack.hardware.host_ram_bandwidth_gbs
 
     def step_seconds(batch: int, per_gpu_gbs: float) -> float:
-        touched = physics.expert_fraction_touched(batch)
+        touched = model_facts.expert_fraction_touched(batch)
         return (other_gb + gpu_layers * layer_gb * touched) / (per_gpu_gbs * tp) + (
             cpu_layers * layer_gb * touched / host_bw
         )

@@ -6,9 +6,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ling_compose.alternatives import with_gpus
 from ling_compose.models.stack import Stack
-from ling_compose.plan import engine_of, make_plan
+from ling_compose.planning.alternatives import with_gpus
+from ling_compose.planning.fit import engine_of, make_plan
 
 
 @dataclass(frozen=True)

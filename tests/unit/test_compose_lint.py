@@ -1,4 +1,4 @@
-"""compose_check against the real thing: each file's verdict equals `docker compose config`'s
+"""compose_lint against the real thing: each file's verdict equals `docker compose config`'s
 (Compose v2), and the file-shape reproducers of issue 10 are findings, not tracebacks."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from ling_compose import catalog
 from ling_compose.compose import compile_stack
-from ling_compose.compose_check import check_compose
-from ling_compose.loader import load_stack, read_compose_file
+from ling_compose.flags.compose_lint import check_compose
+from ling_compose.load import load_stack, read_compose_file
 from tests.external import compose_v2
 
 S = "services:\n  s:\n"
@@ -81,7 +81,7 @@ def problems(tmp_path, name, text):
 
 
 @pytest.mark.parametrize(("name", "text", "expected"), CASES, ids=[c[0] for c in CASES])
-def test_compose_check_findings(tmp_path, name, text, expected):
+def test_compose_lint_findings(tmp_path, name, text, expected):
     found = problems(tmp_path, name, text)
     if expected is None:
         assert found == []

@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ling_compose import catalog
-from ling_compose.alternatives import GPU_COUNTS, with_gpus
-from ling_compose.loader import resolve
+from ling_compose.load import resolve
 from ling_compose.models.hardware import GPU, Hardware
 from ling_compose.models.plan import Plan
 from ling_compose.models.stack import Stack
-from ling_compose.plan import engine_of, make_plan
+from ling_compose.planning.alternatives import GPU_COUNTS, with_gpus
+from ling_compose.planning.fit import engine_of, make_plan
 
 PRECISION_RANK = {"bf16": 3, "fp8": 2, "int4": 1, "gguf": 0}
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import ling_compose as lc
-from ling_compose import recipe
+from ling_compose import reproduce
 from ling_compose.cli import build_parser, main
 from ling_compose.commands.stack_args import overrides_from_args
 
@@ -37,19 +37,19 @@ EVERY_OVERRIDE = lc.Overrides(
 def _command_in_header(text: str) -> list[str]:
     first = text.splitlines()[0]
     command = first.split("`")[1]
-    assert command.startswith(f"{recipe.PROGRAM} render ")
-    return shlex.split(command.removeprefix(f"{recipe.PROGRAM} "))
+    assert command.startswith(f"{reproduce.PROGRAM} render ")
+    return shlex.split(command.removeprefix(f"{reproduce.PROGRAM} "))
 
 
 def test_override_flags_parse_back_to_the_same_overrides() -> None:
-    args = recipe.override_args(EVERY_OVERRIDE.model_dump())
+    args = reproduce.override_args(EVERY_OVERRIDE.model_dump())
     assert args is not None
     parsed = build_parser().parse_args(["render", "4xh100-bf16", *args])
     assert overrides_from_args(parsed) == EVERY_OVERRIDE
 
 
 def test_an_override_the_cli_cannot_say_gives_no_command() -> None:
-    assert recipe.override_args(lc.Overrides(tool_calling=True).model_dump()) is None
+    assert reproduce.override_args(lc.Overrides(tool_calling=True).model_dump()) is None
 
 
 def test_header_command_reproduces_a_file_rendered_with_overrides_and_a_profiles_file(
@@ -94,9 +94,9 @@ def test_stack_dir_readme_says_the_render_command_not_make_stacks(
     assert main(argv) == 0
     readme = (tmp_path / "mystack" / "README.md").read_text()
     assert "make stacks" not in readme
-    command = f"{recipe.PROGRAM} render h200-fp8 --context-length 65536 --stack-dir mystack"
+    command = f"{reproduce.PROGRAM} render h200-fp8 --context-length 65536 --stack-dir mystack"
     assert f"`{command}`" in " ".join(readme.split())
     before = {p.name: p.read_text() for p in (tmp_path / "mystack").iterdir()}
-    assert main(shlex.split(command.removeprefix(f"{recipe.PROGRAM} "))) == 0
+    assert main(shlex.split(command.removeprefix(f"{reproduce.PROGRAM} "))) == 0
     assert {p.name: p.read_text() for p in (tmp_path / "mystack").iterdir()} == before
     capsys.readouterr()

@@ -12,7 +12,7 @@ import json
 
 from ling_compose import catalog
 from ling_compose.models.stack import MAX_CONTEXT_YARN, Stack
-from ling_compose.plan import Suggestion, engine_of, make_plan, parallelism
+from ling_compose.planning.fit import Suggestion, engine_of, make_plan, parallelism
 
 GPU_COUNTS = (1, 2, 4, 8)
 SHORTEST_CONTEXT = 1024
@@ -108,7 +108,7 @@ def _profile_candidates(stack: Stack) -> list[Suggestion]:
     """Built-in profiles with this stack's context: what the user asked for, on hardware that
     holds it (each profile keeps its own running-sequence cap, chosen for its hardware). Same
     precision first (least memory first), then the same GPU."""
-    from ling_compose.loader import resolve  # loader imports plan; keep this module import-light
+    from ling_compose.load import resolve  # loader imports plan; keep this module import-light
 
     profiles = [(name, resolve(name, spec)) for name, spec in catalog.builtin_profiles().items()]
     same_precision = sorted(

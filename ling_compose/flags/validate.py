@@ -12,9 +12,9 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from ling_compose.compose_check import ComposeProblem, check_compose
 from ling_compose.engines import registry
 from ling_compose.errors import FlagError
+from ling_compose.flags.compose_lint import ComposeProblem, check_compose
 from ling_compose.flags.lint import check_args
 
 

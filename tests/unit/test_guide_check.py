@@ -3,8 +3,8 @@
 import json
 
 from ling_compose.cli import main
-from ling_compose.guide import check_guide
-from ling_compose.loader import load_stack
+from ling_compose.load import load_stack
+from ling_compose.planning.guide_check import check_guide
 
 
 def verdict(name: str):

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ling_compose import physics
 from ling_compose.compose import Compiled
 from ling_compose.engines import registry
-from ling_compose.loader import Overrides
+from ling_compose.load import Overrides
 from ling_compose.models.plan import Plan
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
-from ling_compose.plan import engine_of
+from ling_compose.planning import model_facts
+from ling_compose.planning.fit import engine_of
 
 Row = tuple[str, str, str]  # setting, value, why
 
@@ -117,7 +117,9 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
 
 def plan_lines(plan: Plan) -> list[str]:
     g = plan.gpu
-    kv_value_bytes = g.kv_bytes_per_token / (physics.MLA_LAYERS * physics.MLA_VALUES_PER_TOKEN)
+    kv_value_bytes = g.kv_bytes_per_token / (
+        model_facts.MLA_LAYERS * model_facts.MLA_VALUES_PER_TOKEN
+    )
     engine = registry.get(plan.engine)
     state_value_bytes = engine.state_bytes_per_value
     lines = [

@@ -7,7 +7,7 @@ embedded in the docker-compose v2.40.3 binary; compose-go tag v2.9.1, commit 75f
 decoding and project checks a serving stack meets: ports, durations, sizes, command strings,
 image or build, declared volumes, depends_on, GPU device requests. A value that still holds a
 `$` is not judged: Compose checks it after interpolation, with that day's variables.
-tests/unit/test_compose_check.py compares the verdicts with the real `docker compose config`.
+tests/unit/test_compose_lint.py compares the verdicts with the real `docker compose config`.
 """
 
 from __future__ import annotations
