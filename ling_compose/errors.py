@@ -47,9 +47,51 @@ class UsageError(LingComposeError):
 
 
 class DockerError(LingComposeError):
-    """The Docker engine is unreachable or refused an operation (exit 3)."""
+    """The Docker engine is unreachable or refused an operation (exit 3). runtime/docker_sdk.py
+    raises the subclasses below, chosen by the engine's status and message; `reason` is the
+    engine's own text."""
 
     exit_code = 3
+
+    def __init__(self, message: str, hint: str | None = None, reason: str = "") -> None:
+        super().__init__(message, hint)
+        self.reason = reason
+
+
+class DockerUnreachable(DockerError):
+    """No answer from the daemon: not running, wrong DOCKER_HOST, no permission on the socket."""
+
+
+class GpuRuntimeMissing(DockerError):
+    """The engine has no NVIDIA runtime: GPU requests cannot be honoured."""
+
+
+class PortTaken(DockerError):
+    """A host port the stack publishes is in use."""
+
+    def __init__(self, message: str, hint: str, reason: str, port: int) -> None:
+        super().__init__(message, hint, reason)
+        self.port = port
+
+
+class UlimitRefused(DockerError):
+    """The daemon may not raise a ulimit the service asks for (its own limit is lower)."""
+
+
+class ImageUnavailable(DockerError):
+    """The image is not present and could not be pulled."""
+
+
+class BuildFailed(DockerError):
+    """Building the image failed."""
+
+
+class NotFound(DockerError):
+    """The container, network, volume or image does not exist (HTTP 404)."""
+
+
+class Conflict(DockerError):
+    """The engine's state conflicts: it exists already, or its removal is under way (HTTP 409)."""
 
 
 class HealthError(LingComposeError):

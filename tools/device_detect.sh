@@ -45,7 +45,7 @@ lc detect --json >"$OUT/detect.json" 2>>"$LOG"; echo "detect --json exit $?" >>"
 section "detect through the nvidia-smi fallback (NVML probe forced unavailable)"
 py -c 'from ling_compose.hardware.detect import DetectProbes, detect_hardware
 from ling_compose.hardware.raw import ProbeUnavailable
-from ling_compose.commands.detect import format_table
+from ling_compose.cli.detect import format_table
 def no_nvml():
     raise ProbeUnavailable("disabled for this test")
 print(format_table(detect_hardware(DetectProbes(nvml=no_nvml))))' >>"$LOG" 2>&1

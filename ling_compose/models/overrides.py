@@ -1,8 +1,8 @@
 """Overrides: changes to a profile from the CLI or the API, and the one table of their CLI flags.
 
-The table is shared by the CLI, which builds its arguments from it (commands/stack_args.py), and
+The table is shared by the CLI, which builds its arguments from it (cli/stack_args.py), and
 by the headers' reproducing command (reproduce.py), so a flag is spelled in one place. It lives here,
-beside the fields it maps, because reproduce.py is imported by load.py and cannot import commands/.
+beside the fields it maps, because reproduce.py is imported by load.py and cannot import cli/.
 """
 
 from __future__ import annotations

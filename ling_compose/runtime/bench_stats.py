@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from ling_compose.models.plan import Plan
+from ling_compose.runtime.chat_stream import StreamedMessage
 
 ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text"]
 
@@ -84,8 +85,7 @@ class StreamTally:
         self.result = RequestResult(ok=False)
         self._tools = tools
         self._last: float | None = None
-        self._content = ""
-        self._calls: dict[int, dict[str, Any]] = {}
+        self._message = StreamedMessage()
 
     def feed(self, at_s: float, event: Mapping[str, Any]) -> None:
         usage = event.get("usage")
@@ -95,22 +95,7 @@ class StreamTally:
                 self.result.usage_completion_tokens = usage["completion_tokens"]
             if isinstance(usage.get("prompt_tokens"), int):
                 self.result.usage_prompt_tokens = usage["prompt_tokens"]
-        carried = False
-        for choice in event.get("choices") or []:
-            delta = (choice or {}).get("delta") or {}
-            text = delta.get("content") or ""
-            reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
-            parts = delta.get("tool_calls") or []
-            carried = carried or bool(text or reasoning or parts)
-            self._content += text
-            for part in parts:
-                slot = self._calls.setdefault(
-                    int(part.get("index", 0)), {"function": {"name": "", "arguments": ""}}
-                )
-                fn = part.get("function") or {}
-                slot["function"]["name"] += fn.get("name") or ""
-                slot["function"]["arguments"] += fn.get("arguments") or ""
-        if not carried:
+        if not self._message.feed(event):
             return
         r = self.result
         r.output_chunks += 1
@@ -126,7 +111,7 @@ class StreamTally:
         r = self.result
         r.e2e_s = at_s
         if self._tools:
-            r.tool_outcome = classify_tool_calls(list(self._calls.values()), self._content)
+            r.tool_outcome = classify_tool_calls(self._message.tool_calls, self._message.content)
         if not done:
             r.error = "the stream ended without data: [DONE]"
         elif r.output_chunks == 0:

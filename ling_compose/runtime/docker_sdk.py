@@ -1,4 +1,5 @@
-"""The docker SDK seam: the only module importing `docker`; engine errors become DockerError here."""
+"""The docker SDK seam: the only module importing `docker`; engine errors become typed
+DockerErrors here, in one place (`_engine`, which calls `translate`)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,26 @@ import os
 import re
 import socket
 import time
-from collections.abc import Callable, Iterator
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from typing import Any
 
 import docker
 import docker.errors
 import docker.types
 from docker.models.containers import Container
 
-from ling_compose.errors import DockerError
+from ling_compose.errors import (
+    BuildFailed,
+    Conflict,
+    DockerError,
+    DockerUnreachable,
+    GpuRuntimeMissing,
+    ImageUnavailable,
+    NotFound,
+    PortTaken,
+    UlimitRefused,
+)
 from ling_compose.models.server import LC_PROJECT
 from ling_compose.runtime.base import ContainerState, Progress
 from ling_compose.runtime.spec import (
@@ -23,8 +35,6 @@ from ling_compose.runtime.spec import (
     COMPOSE_SERVICE,
     ContainerSpec,
 )
-
-T = TypeVar("T")
 
 NVIDIA_TOOLKIT_HINT = (
     "install the NVIDIA Container Toolkit on the host and register it with Docker: "
@@ -52,36 +62,42 @@ DEFAULT_UNIX_SOCKET = "unix:///var/run/docker.sock"  # docker-py's, without DOCK
 
 
 def translate(err: BaseException, doing: str) -> DockerError:
-    """One place that turns docker-py/transport exceptions into DockerError with a remedy."""
+    """The one place that turns docker-py and transport exceptions into DockerError
+    subclasses, by the engine's message and status, each with a remedy."""
     text = _explain(err)
     if "could not select device driver" in text:
-        return DockerError(
+        return GpuRuntimeMissing(
             f"{doing}: the Docker engine has no NVIDIA GPU runtime ({text.strip()})",
             hint=NVIDIA_TOOLKIT_HINT,
+            reason=text,
         )
     for pattern in _PORT_PATTERNS:
         match = pattern.search(text)
         if match:
             port = match.group("port")
             ip = match.group("ip") or "0.0.0.0"
-            return DockerError(
+            return PortTaken(
                 f"{doing}: host port {port} (on {ip}) is already in use",
                 hint=f"pick a free host port with `--port N` (e.g. `up PROFILE --port {int(port) + 1}`),"
                 f" or stop what listens there (`ss -ltnp 'sport = :{port}'`, `docker ps`)",
+                reason=text,
+                port=int(port),
             )
     rlimit = _RLIMIT_PATTERN.search(text)
     if rlimit:
         limit = _RLIMITS.get(int(rlimit.group(1)), f"rlimit {rlimit.group(1)}")
-        return DockerError(
+        return UlimitRefused(
             f"{doing}: the engine may not raise the {limit} ulimit the service asks for",
             hint=f"the Docker daemon's own hard limit is lower (see `cat /proc/$(pidof dockerd)/"
             f"limits`): raise it (systemd: LimitMEMLOCK=infinity / LimitSTACK=infinity for "
             f"docker.service, then restart Docker), or lower `ulimits: {limit}` in the service",
+            reason=text,
         )
     if isinstance(err, docker.errors.ImageNotFound):
-        return DockerError(
+        return ImageUnavailable(
             f"{doing}: image not found ({text})",
             hint="check the image name and tag, or build/load it locally first",
+            reason=text,
         )
     if isinstance(err, docker.errors.BuildError):
         tail = "\n".join(
@@ -89,20 +105,37 @@ def translate(err: BaseException, doing: str) -> DockerError:
             for chunk in list(err.build_log)[-10:]
             if isinstance(chunk, dict)
         )
-        return DockerError(
+        return BuildFailed(
             f"{doing}: image build failed: {err.msg}\n{tail}".rstrip(),
             hint="fix the build context or Dockerfile; the build log is above",
+            reason=str(err.msg),
         )
     if isinstance(err, docker.errors.APIError):
-        return DockerError(
+        kind = {404: NotFound, 409: Conflict}.get(err.status_code or 0, DockerError)
+        return kind(
             f"{doing}: Docker refused: {text}",
             hint="see the engine's message above; `docker info` shows its state",
+            reason=text,
         )
     # requests' ConnectionError derives from OSError; docker-py raises DockerException when it
     # cannot even negotiate the API version.
     if isinstance(err, OSError | docker.errors.DockerException):
-        return DockerError(f"{doing}: cannot reach the Docker daemon ({text})", hint=DAEMON_HINT)
-    return DockerError(f"{doing}: {text}")
+        return DockerUnreachable(
+            f"{doing}: cannot reach the Docker daemon ({text})", hint=DAEMON_HINT, reason=text
+        )
+    return DockerError(f"{doing}: {text}", reason=text)
+
+
+@contextmanager
+def _engine(doing: str) -> Iterator[None]:
+    """Every call into docker-py runs inside this: what it raises leaves as a typed DockerError
+    (translate), so callers match error types, never messages."""
+    try:
+        yield
+    except DockerError:
+        raise
+    except (docker.errors.DockerException, OSError) as err:
+        raise translate(err, doing) from err
 
 
 def _reach_unix_socket(url: str | None, doing: str) -> None:
@@ -115,29 +148,15 @@ def _reach_unix_socket(url: str | None, doing: str) -> None:
     scheme, sep, path = url.partition("://")
     if not sep or scheme not in ("unix", "http+unix"):
         return
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe, _engine(doing):
         probe.settimeout(10)
-        try:
-            probe.connect(path)
-        except OSError as err:
-            _raise(doing, err)
+        probe.connect(path)
 
 
 def _explain(err: BaseException) -> str:
     if isinstance(err, docker.errors.APIError) and err.explanation:
         return str(err.explanation)
     return str(err)
-
-
-def _call(doing: str, fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except (docker.errors.DockerException, OSError) as err:
-        raise translate(err, doing) from err
-
-
-def _raise(doing: str, err: BaseException) -> NoReturn:
-    raise translate(err, doing) from err
 
 
 def _state(c: Container) -> ContainerState:
@@ -171,9 +190,16 @@ def _fmt_bytes(n: float) -> str:
     return f"{n:.1f} TB"
 
 
+PULL_HINT = (
+    "check the image name and tag, network access to its registry, and `docker login` for "
+    "private registries; or build/load the image locally"
+)
+
+
 class DockerRuntime:
     """Runtime over the docker SDK. `base_url` (e.g. unix:///tmp/other.sock) picks an engine;
-    by default DOCKER_HOST or the local socket."""
+    by default DOCKER_HOST or the local socket. Close it (or use it in a `with` block): a client
+    made here is closed on every path, a failed connection included."""
 
     def __init__(self, base_url: str | None = None, client: docker.DockerClient | None = None):
         doing = "connecting to the Docker daemon"
@@ -182,13 +208,14 @@ class DockerRuntime:
             self.client = client
         else:
             _reach_unix_socket(base_url or os.environ.get("DOCKER_HOST"), doing)
-            if base_url is not None:
-                self.client = _call(doing, lambda: docker.DockerClient(base_url=base_url))
-            else:
-                self.client = _call(doing, docker.from_env)
+            with _engine(doing):
+                self.client = (
+                    docker.DockerClient(base_url=base_url) if base_url else docker.from_env()
+                )
         try:
-            _call(doing, self.client.ping)
-        except DockerError:
+            with _engine(doing):
+                self.client.ping()
+        except BaseException:
             self.close()
             raise
 
@@ -197,76 +224,58 @@ class DockerRuntime:
         if self._owns_client:
             self.client.close()
 
+    def __enter__(self) -> DockerRuntime:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- networks and volumes ------------------------------------------------------------------
     def ensure_network(self, name: str, labels: dict[str, str]) -> bool:
         doing = f"creating network {name}"
-        if _call(doing, lambda: self.client.networks.list(names=[name])):
-            return False
-        try:
-            self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
-        except docker.errors.APIError as err:
-            if err.status_code == 409:  # created concurrently: fine
+        with _engine(doing):
+            if self.client.networks.list(names=[name]):
                 return False
-            _raise(doing, err)
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
-        return True
+        with suppress(Conflict), _engine(doing):  # 409: created concurrently, fine
+            self.client.networks.create(name, driver="bridge", labels=labels, check_duplicate=True)
+            return True
+        return False
 
     def ensure_volume(self, name: str, labels: dict[str, str]) -> bool:
         doing = f"creating volume {name}"
-        try:
+        with suppress(NotFound), _engine(doing):
             self.client.volumes.get(name)
             return False
-        except docker.errors.NotFound:
-            pass
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
-        _call(doing, lambda: self.client.volumes.create(name=name, driver="local", labels=labels))
+        with _engine(doing):
+            self.client.volumes.create(name=name, driver="local", labels=labels)
         return True
 
     def networks(self, project: str) -> list[str]:
-        found = _call(
-            "listing networks",
-            lambda: self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}),
-        )
+        with _engine("listing networks"):
+            found = self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"})
         return sorted(str(n.name) for n in found)
 
     def remove_network(self, name: str) -> None:
-        doing = f"removing network {name}"
-        try:
+        with suppress(NotFound), _engine(f"removing network {name}"):
             for net in self.client.networks.list(names=[name]):
                 if net.name == name:
                     net.remove()
-        except docker.errors.NotFound:
-            pass
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
 
     def volumes(self, project: str) -> list[str]:
-        found = _call(
-            "listing volumes",
-            lambda: self.client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={project}"}),
-        )
+        with _engine("listing volumes"):
+            found = self.client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={project}"})
         return sorted(str(v.name) for v in found)
 
     def remove_volume(self, name: str) -> None:
-        doing = f"removing volume {name}"
-        try:
+        with suppress(NotFound), _engine(f"removing volume {name}"):
             self.client.volumes.get(name).remove()
-        except docker.errors.NotFound:
-            pass
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
 
     # -- images --------------------------------------------------------------------------------
     def has_image(self, image: str) -> bool:
-        try:
+        with suppress(ImageUnavailable), _engine(f"looking up image {image}"):
             self.client.images.get(image)
             return True
-        except docker.errors.ImageNotFound:
-            return False
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(f"looking up image {image}", err)
+        return False
 
     def ensure_image(self, spec: ContainerSpec, progress: Progress) -> None:
         if self.has_image(spec.image):
@@ -283,34 +292,39 @@ class DockerRuntime:
         progress.line(f"{doing} from {build.context}")
         tail: list[str] = []
         try:
-            stream = self.client.api.build(
-                path=build.context,
-                dockerfile=build.dockerfile,
-                tag=spec.image,
-                buildargs=build.args or None,
-                target=build.target,
-                rm=True,
-                decode=True,
-            )
-            for chunk in stream:
-                if "error" in chunk:
-                    raise DockerError(
-                        f"{doing}: {str(chunk['error']).strip()}\n" + "\n".join(tail[-10:]),
-                        hint="fix the build context or Dockerfile; the last build lines are above",
-                    )
-                line = str(chunk.get("stream", "")).strip()
-                if line:
-                    tail.append(line)
-                    progress.update(f"build {spec.service}: {line[:100]}")
-        except (docker.errors.DockerException, OSError) as err:
-            if "://" in build.context:
-                # A git context is fetched by the engine itself: no network there, no build.
-                raise DockerError(
-                    translate(err, doing).message,
-                    hint=f"the engine must reach {build.context.split('#')[0]} to build; or "
-                    "build the image where it can and pass it with --image",
-                ) from err
-            _raise(doing, err)
+            with _engine(doing):
+                stream = self.client.api.build(
+                    path=build.context,
+                    dockerfile=build.dockerfile,
+                    tag=spec.image,
+                    buildargs=build.args or None,
+                    target=build.target,
+                    rm=True,
+                    decode=True,
+                )
+                for chunk in stream:
+                    if "error" in chunk:
+                        raise BuildFailed(
+                            f"{doing}: {str(chunk['error']).strip()}\n" + "\n".join(tail[-10:]),
+                            hint="fix the build context or Dockerfile; the last build lines are "
+                            "above",
+                        )
+                    line = str(chunk.get("stream", "")).strip()
+                    if line:
+                        tail.append(line)
+                        progress.update(f"build {spec.service}: {line[:100]}")
+        except BuildFailed:
+            raise
+        except DockerError as err:
+            if "://" not in build.context:
+                raise
+            # A git context is fetched by the engine itself: no network there, no build.
+            raise BuildFailed(
+                err.message,
+                hint=f"the engine must reach {build.context.split('#')[0]} to build; or "
+                "build the image where it can and pass it with --image",
+                reason=err.reason,
+            ) from err
         progress.line(f"built {spec.image}")
 
     def _pull(self, image: str, progress: Progress) -> None:
@@ -319,66 +333,65 @@ class DockerRuntime:
         layers: dict[str, tuple[int, int]] = {}
         start = time.monotonic()
         try:
-            for event in self.client.api.pull(image, stream=True, decode=True):
-                if "error" in event:
-                    raise DockerError(
-                        f"{doing}: {str(event['error']).strip()}",
-                        hint="check the image name and tag, network access to its registry, and "
-                        "`docker login` for private registries; or build/load the image locally",
-                    )
-                layer = event.get("id")
-                detail = event.get("progressDetail") or {}
-                if layer and detail.get("total"):
-                    layers[str(layer)] = (int(detail.get("current", 0)), int(detail["total"]))
-                if (
-                    layer
-                    and event.get("status") in ("Download complete", "Pull complete")
-                    and (str(layer) in layers)
-                ):
-                    total = layers[str(layer)][1]
-                    layers[str(layer)] = (total, total)
-                done = sum(c for c, _ in layers.values())
-                total = sum(t for _, t in layers.values())
-                progress.update(
-                    f"pulling {image}: {_fmt_bytes(done)} of {_fmt_bytes(total)} "
-                    f"({len(layers)} layers, {time.monotonic() - start:.0f}s)"
-                )
-        except DockerError:
+            with _engine(doing):
+                for event in self.client.api.pull(image, stream=True, decode=True):
+                    if "error" in event:
+                        error = str(event["error"]).strip()
+                        raise ImageUnavailable(f"{doing}: {error}", hint=PULL_HINT, reason=error)
+                    self._pull_progress(image, event, layers, start, progress)
+        except (ImageUnavailable, DockerUnreachable):
             raise
-        except docker.errors.APIError as err:
-            raise DockerError(
-                f"{doing}: {_explain(err)}",
-                hint="check the image name and tag, network access to its registry, and "
-                "`docker login` for private registries; or build/load the image locally",
+        except DockerError as err:  # the engine refused the pull (unknown tag, no login, ...)
+            raise ImageUnavailable(
+                f"{doing}: {err.reason}", hint=PULL_HINT, reason=err.reason
             ) from err
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
         if not self.has_image(image):
-            raise DockerError(
+            raise ImageUnavailable(
                 f"{doing}: the pull ended without the image",
                 hint="check the tag exists for this platform",
             )
         progress.line(f"pulled {image} in {time.monotonic() - start:.0f}s")
 
+    @staticmethod
+    def _pull_progress(
+        image: str,
+        event: dict[str, Any],
+        layers: dict[str, tuple[int, int]],
+        start: float,
+        progress: Progress,
+    ) -> None:
+        layer = event.get("id")
+        detail = event.get("progressDetail") or {}
+        if layer and detail.get("total"):
+            layers[str(layer)] = (int(detail.get("current", 0)), int(detail["total"]))
+        if (
+            layer
+            and event.get("status") in ("Download complete", "Pull complete")
+            and (str(layer) in layers)
+        ):
+            total = layers[str(layer)][1]
+            layers[str(layer)] = (total, total)
+        done = sum(c for c, _ in layers.values())
+        total = sum(t for _, t in layers.values())
+        progress.update(
+            f"pulling {image}: {_fmt_bytes(done)} of {_fmt_bytes(total)} "
+            f"({len(layers)} layers, {time.monotonic() - start:.0f}s)"
+        )
+
     # -- containers ----------------------------------------------------------------------------
     def containers(self, project: str | None = None) -> list[ContainerState]:
         label = f"{COMPOSE_PROJECT}={project}" if project else LC_PROJECT
-        found = _call(
-            "listing containers",
-            lambda: self.client.containers.list(all=True, filters={"label": label}),
-        )
-        return sorted((_state(c) for c in found), key=lambda s: s.name)
+        with _engine("listing containers"):
+            found = self.client.containers.list(all=True, filters={"label": label})
+            return sorted((_state(c) for c in found), key=lambda s: s.name)
 
     def inspect(self, container_id: str) -> ContainerState | None:
-        try:
+        with suppress(NotFound), _engine(f"inspecting container {container_id[:12]}"):
             return _state(self.client.containers.get(container_id))
-        except docker.errors.NotFound:
-            return None
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(f"inspecting container {container_id[:12]}", err)
+        return None
 
     def create(self, spec: ContainerSpec) -> ContainerState:
-        doing = f"creating container {spec.name}"
+        config = spec.config
         device_requests = []
         if spec.gpu_count is not None or spec.gpu_device_ids is not None:
             device_requests.append(
@@ -389,7 +402,6 @@ class DockerRuntime:
                     capabilities=[["gpu"]],
                 )
             )
-        config = spec.config
         mounts = [
             docker.types.Mount(target=m.target, source=m.source, type=m.kind, read_only=m.read_only)
             for m in config.volumes
@@ -422,44 +434,35 @@ class DockerRuntime:
                 docker.types.Ulimit(name=n, soft=s, hard=h) for n, (s, h) in spec.ulimits.items()
             ],
             "network": spec.network,
-            "networking_config": {
-                spec.network: self.client.api.create_endpoint_config(aliases=[spec.service])
-            },
             "detach": True,
         }
         if config.ipc:
             kwargs["ipc_mode"] = config.ipc
         if config.shm_size:
             kwargs["shm_size"] = config.shm_size
-        container = _call(doing, lambda: self.client.containers.create(spec.image, **kwargs))
-        return _state(container)
+        with _engine(f"creating container {spec.name}"):
+            kwargs["networking_config"] = {
+                spec.network: self.client.api.create_endpoint_config(aliases=[spec.service])
+            }
+            return _state(self.client.containers.create(spec.image, **kwargs))
 
     def start(self, container_id: str) -> None:
-        def go() -> None:
+        with _engine("starting container"):
             self.client.containers.get(container_id).start()
 
-        _call("starting container", go)
-
     def remove(self, container_id: str, timeout_s: int = 10) -> None:
-        doing = f"removing container {container_id[:12]}"
-        try:
+        # Gone already, or "removal already in progress" (409) from a concurrent down: the
+        # goal is reached anyway.
+        with suppress(NotFound, Conflict), _engine(f"removing container {container_id[:12]}"):
             container = self.client.containers.get(container_id)
             if container.status in ("running", "restarting", "paused"):
                 container.stop(timeout=timeout_s)
             container.remove(v=False, force=True)
-        except docker.errors.NotFound:
-            pass
-        except docker.errors.APIError as err:
-            # "removal already in progress" from a concurrent down: the goal is reached anyway.
-            if err.status_code != 409:
-                _raise(doing, err)
-        except (docker.errors.DockerException, OSError) as err:
-            _raise(doing, err)
 
     def exits(self, container_id: str, since_epoch: float) -> tuple[list[int], bool]:
         codes: list[int] = []
         oom = False
-        try:
+        with _engine("reading container events"):
             # A fractional "until" just past now, so the engine answers at once (a whole second
             # ahead would block the fail-fast path up to that second); docker-py's types only
             # admit whole seconds, the API takes the fraction.
@@ -476,21 +479,16 @@ class DockerRuntime:
                 attrs = (event.get("Actor") or {}).get("Attributes") or {}
                 if (event.get("Action") or event.get("status")) == "die" and "exitCode" in attrs:
                     codes.append(int(attrs["exitCode"]))
-        except (docker.errors.DockerException, OSError) as err:
-            _raise("reading container events", err)
         return codes, oom
 
     def logs(self, container_id: str, tail: int = 50) -> str:
-        try:
+        with suppress(NotFound), _engine("reading logs"):
             raw = self.client.containers.get(container_id).logs(stdout=True, stderr=True, tail=tail)
-        except docker.errors.NotFound:
-            return ""
-        except (docker.errors.DockerException, OSError) as err:
-            _raise("reading logs", err)
-        return bytes(raw).decode("utf-8", errors="replace")
+            return bytes(raw).decode("utf-8", errors="replace")
+        return ""
 
     def follow_logs(self, container_id: str, tail: int = 50) -> Iterator[str]:
-        try:
+        with suppress(NotFound), _engine("following logs"):
             stream = self.client.containers.get(container_id).logs(
                 stdout=True, stderr=True, tail=tail, stream=True, follow=True
             )
@@ -502,7 +500,3 @@ class DockerRuntime:
                     yield line.decode("utf-8", errors="replace")
             if buf:
                 yield buf.decode("utf-8", errors="replace")
-        except docker.errors.NotFound:
-            return
-        except (docker.errors.DockerException, OSError) as err:
-            _raise("following logs", err)

@@ -22,6 +22,7 @@ from ling_compose.engines import registry
 from ling_compose.errors import HealthError, cli_command
 from ling_compose.runtime import http
 from ling_compose.runtime.base import Progress, SilentProgress
+from ling_compose.runtime.chat_stream import StreamedMessage
 from ling_compose.runtime.http import EventStream, Response
 
 WEATHER_TOOL: dict[str, Any] = {
@@ -180,28 +181,16 @@ def _collect_stream(
 ) -> tuple[str, dict[str, Any]]:
     """Join streamed deltas into (content, first tool call) and check the finish reason;
     TextAnswer when the stream carried text and no call."""
-    content = ""
-    calls: dict[int, dict[str, Any]] = {}
-    finish = None
+    message = StreamedMessage()
     for event in stream.events:
-        for choice in event.get("choices") or []:
-            delta = choice.get("delta") or {}
-            content += delta.get("content") or ""
-            for part in delta.get("tool_calls") or []:
-                slot = calls.setdefault(
-                    int(part.get("index", 0)), {"id": "", "name": "", "arguments": ""}
-                )
-                slot["id"] = part.get("id") or slot["id"]
-                fn = part.get("function") or {}
-                slot["name"] += fn.get("name") or ""
-                slot["arguments"] += fn.get("arguments") or ""
-            finish = choice.get("finish_reason") or finish
+        message.feed(event)
     if not stream.done:
         raise _fail(
             what,
             "the stream ended without `data: [DONE]`",
             f"the server dropped the stream; read its log (`{cli_command()} logs`)",
         )
+    content, calls = message.content, message.tool_calls
     if not calls:
         if _looks_like_text_call(content):
             raise _fail(
@@ -210,14 +199,14 @@ def _collect_stream(
                 f"likely cause: {_cause(engine)}",
             )
         raise TextAnswer(content)
-    if finish != "tool_calls":
+    if message.finish_reason != "tool_calls":
         raise _fail(
             what,
-            f"streamed finish_reason is {finish!r}, expected 'tool_calls'",
+            f"streamed finish_reason is {message.finish_reason!r}, expected 'tool_calls'",
             "check the tool-call parser",
         )
-    first = calls[min(calls)]
-    _check_args(what, first["name"], first["arguments"])
+    first = calls[0]
+    _check_args(what, first["function"]["name"], first["function"]["arguments"])
     return content, first
 
 

@@ -12,8 +12,8 @@ import pytest
 import yaml
 
 import ling_compose.cli
-from ling_compose.commands import COMMAND_MODULES
-from ling_compose.commands import runtime as runtime_cmds
+from ling_compose.cli import COMMAND_MODULES
+from ling_compose.cli import runtime as runtime_cmds
 from ling_compose.runtime import down
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ling_compose import catalog
-from ling_compose.commands.stack_args import add_stack_arguments, overrides_from_args
+from ling_compose.cli.stack_args import add_stack_arguments, overrides_from_args
 from ling_compose.errors import ConfigError, FitError, UsageError
 from ling_compose.load import load_stack
 from ling_compose.planning.alternatives import nearest

@@ -34,8 +34,8 @@ from hypothesis import strategies as st
 
 import ling_compose.cli
 from ling_compose import catalog
-from ling_compose.commands import COMMAND_MODULES
-from ling_compose.commands import runtime as runtime_cmds
+from ling_compose.cli import COMMAND_MODULES
+from ling_compose.cli import runtime as runtime_cmds
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.engines.registry import CANNOT_SERVE
 from ling_compose.errors import EXIT_CODES

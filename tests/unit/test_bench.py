@@ -184,7 +184,7 @@ def test_single_stream_against_the_plans_ceiling():
 
 
 def test_report_table_shows_the_ceiling_fraction():
-    from ling_compose.commands.bench import format_report
+    from ling_compose.cli.bench import format_report
 
     plan = compile_stack(load_stack("h200-fp8", Overrides())).plan
     ceiling = ceiling_of(plan)
@@ -252,10 +252,19 @@ def test_endpoint_not_serving_is_exit_4_with_a_hint(capsys):
     [
         ([], "bench needs a PROFILE (its running stack) or --url URL"),
         (["--url", "127.0.0.1:8000"], "'127.0.0.1:8000' is not an http(s) URL"),
-        (["--url", "http://x", "--concurrency", "0"], "argument --concurrency: 0 is outside"),
-        (["--url", "http://x", "--concurrency", "1,x"], "'x' is not a whole number"),
-        (["--url", "http://x", "--max-seconds", "nan"], "argument --max-seconds: nan is outside"),
-        (["--url", "http://x", "--requests", "-3"], "argument --requests: -3 is outside"),
+        (
+            ["--url", "http://x", "--concurrency", "0"],
+            "argument --concurrency: expected a whole number from 1 to 1024, got '0'",
+        ),
+        (["--url", "http://x", "--concurrency", "1,x"], "a whole number from 1 to 1024, got 'x'"),
+        (
+            ["--url", "http://x", "--max-seconds", "nan"],
+            "argument --max-seconds: expected a number above 0 up to 604800, got 'nan'",
+        ),
+        (
+            ["--url", "http://x", "--requests", "-3"],
+            "argument --requests: expected a whole number from 1 to 100000, got '-3'",
+        ),
         (["--url", "http://x", "--gpus", "2"], "stack overrides need a profile"),
         (["h200-fp8", "--profile", "h100-fp8"], "give PROFILE or --profile, not both"),
         (["--url", "http://x", "--api-key-env", "LC_UNSET_KEY"], "LC_UNSET_KEY is not set"),

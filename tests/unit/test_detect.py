@@ -256,7 +256,7 @@ def cli() -> Any:
 
 
 def _use_fixture(monkeypatch: pytest.MonkeyPatch, host: str, **kwargs: bool) -> None:
-    from ling_compose.commands import detect
+    from ling_compose.cli import detect
 
     probes = probes_for(host, **kwargs)
     monkeypatch.setattr(detect, "detect_hardware", lambda: detect_hardware(probes))
@@ -321,7 +321,7 @@ def test_cli_detect_unknown_gpu_table_says_so(
 def test_cli_detect_without_gpu_exits_5(
     cli: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from ling_compose.commands import detect
+    from ling_compose.cli import detect
 
     probes = DetectProbes(
         nvml=_unavailable("NVML could not start: NVML Shared Library Not Found"),

@@ -297,7 +297,7 @@ def cli() -> Any:
 
 
 def _fake(monkeypatch: pytest.MonkeyPatch, fake: Probes) -> None:
-    from ling_compose.commands import doctor
+    from ling_compose.cli import doctor
 
     monkeypatch.setattr(doctor, "real_probes", lambda: fake)
 
@@ -355,7 +355,7 @@ def test_findings_recorded_on_the_h200() -> None:
 
     The recording printed disk and RAM in decimal GB; since issue 9 (one unit per kind of
     figure) they print in GiB, so those two lines are compared converted, the rest verbatim."""
-    from ling_compose.commands.doctor import format_findings
+    from ling_compose.cli.doctor import format_findings
 
     fake = probes(
         "h200-1x-real",
@@ -402,7 +402,7 @@ def test_image_cuda_from_tag() -> None:
 def test_requirements_from_a_compiled_profile(
     profile: str, image: str | None, cuda: str | None
 ) -> None:
-    from ling_compose.commands.doctor import requirements_from_stack
+    from ling_compose.cli.doctor import requirements_from_stack
     from ling_compose.compose import compile_stack
     from ling_compose.load import load_stack
 

@@ -77,7 +77,7 @@ def fake_host(gpu_key: str, count: int, ram_gib: float = 256) -> DetectedHardwar
 def host(monkeypatch):
     def use(gpu_key: str, count: int, ram_gib: float = 256) -> None:
         monkeypatch.setattr(
-            "ling_compose.commands.recommend.detect_hardware",
+            "ling_compose.cli.recommend.detect_hardware",
             lambda: fake_host(gpu_key, count, ram_gib),
         )
 
@@ -127,7 +127,7 @@ def test_recommend_on_the_recorded_h200_prints_what_the_device_printed(monkeypat
         meminfo=lambda: (folder / "meminfo.txt").read_text(),
     )
     monkeypatch.setattr(
-        "ling_compose.commands.recommend.detect_hardware", lambda: detect_hardware(probes)
+        "ling_compose.cli.recommend.detect_hardware", lambda: detect_hardware(probes)
     )
     assert main(["recommend"]) == 0
     recorded = (folder / "recommend-plan.txt").read_text().split("\n[exit 0]")[0]

@@ -10,7 +10,7 @@ import pytest
 import ling_compose as lc
 from ling_compose import reproduce
 from ling_compose.cli import build_parser, main
-from ling_compose.commands.stack_args import overrides_from_args
+from ling_compose.cli.stack_args import overrides_from_args
 
 EXAMPLE_PROFILES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "my-profiles.yml"
 

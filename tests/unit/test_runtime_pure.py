@@ -7,6 +7,7 @@ from pathlib import Path
 import docker.errors
 import pytest
 
+from ling_compose import errors
 from ling_compose.errors import ConfigError
 from ling_compose.load import parse_env_file
 from ling_compose.models.compose import (
@@ -162,6 +163,49 @@ def test_translate_gpu_port_rlimit_daemon() -> None:
     assert "cannot reach the Docker daemon" in str(daemon) and "docker info" in (daemon.hint or "")
     missing = translate(docker.errors.ImageNotFound("no such image"), "creating")
     assert "image not found" in str(missing)
+    # Typed by message and status, so callers match a class, never a string.
+    assert isinstance(gpu, errors.GpuRuntimeMissing)
+    assert isinstance(port, errors.PortTaken) and (port.port, port2.port) == (8000, 9000)  # type: ignore[attr-defined]
+    assert isinstance(rl, errors.UlimitRefused)
+    assert isinstance(daemon, errors.DockerUnreachable) and daemon.reason == "refused"
+    assert isinstance(missing, errors.ImageUnavailable)
+    gone = docker.errors.NotFound("404 Client Error", response=_Status(404), explanation="no such")
+    assert isinstance(translate(gone, "inspecting"), errors.NotFound)
+    busy = docker.errors.APIError("409", response=_Status(409), explanation="removal in progress")
+    assert isinstance(translate(busy, "removing"), errors.Conflict)
+    other = docker.errors.APIError("500", response=_Status(500), explanation="disk full")
+    refused = translate(other, "creating")
+    assert type(refused) is errors.DockerError and refused.reason == "disk full"
+
+
+class _Status:
+    """The part of a requests.Response docker-py's APIError reads: the status code."""
+
+    def __init__(self, status_code: int) -> None:
+        self.status_code = status_code
+        self.reason = ""
+
+
+class _Client:
+    """A docker client whose daemon does not answer, counting close()."""
+
+    closed = 0
+
+    def ping(self) -> bool:
+        raise docker.errors.DockerException("Error while fetching server API version")
+
+    def close(self) -> None:
+        _Client.closed += 1
+
+
+def test_a_failed_connection_closes_the_client_it_made(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ling_compose.runtime.docker_sdk import DockerRuntime
+
+    monkeypatch.setattr(docker, "from_env", _Client)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:9")  # no unix-socket probe
+    with pytest.raises(errors.DockerUnreachable):
+        DockerRuntime()
+    assert _Client.closed == 1
 
 
 def test_git_context_build_without_network_names_the_remedy(tmp_path: Path) -> None:

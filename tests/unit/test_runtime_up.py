@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 import ling_compose.cli
-from ling_compose.commands import COMMAND_MODULES
-from ling_compose.commands import runtime as runtime_cmds
+from ling_compose.cli import COMMAND_MODULES
+from ling_compose.cli import runtime as runtime_cmds
 from ling_compose.models.compose import ComposeProject, NamedVolume, Service
 from ling_compose.runtime import down, up
 from ling_compose.runtime.base import ContainerState, Progress, SilentProgress

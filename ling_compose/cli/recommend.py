@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ling_compose.commands.table import print_json, print_table
+from ling_compose.cli.table import print_json, print_table
 from ling_compose.errors import HardwareError, cli_command
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
 from ling_compose.planning.recommend import Candidate, recommend

@@ -6,19 +6,19 @@ import argparse
 import json
 import os
 import sys
-import urllib.parse
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ling_compose.commands.stack_args import (
+from ling_compose.cli.flag_types import SECONDS, http_url, seconds_up_to, whole_number_in
+from ling_compose.cli.stack_args import (
     add_stack_arguments,
     compiled_from_args,
     make_profile_optional,
     overrides_from_args,
 )
-from ling_compose.commands.table import format_table
+from ling_compose.cli.table import format_table
 from ling_compose.errors import HealthError, UsageError, cli_command
 from ling_compose.load import Overrides
 from ling_compose.models.plan import Plan
@@ -31,45 +31,12 @@ if TYPE_CHECKING:  # not subscriptable at run time
     Sub = argparse._SubParsersAction[argparse.ArgumentParser]
 
 
-def _whole(low: int, high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if not low <= value <= high:
-            raise argparse.ArgumentTypeError(f"{value} is outside {low}..{high}")
-        return value
-
-    return parse
-
-
-def _seconds(high: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-        if not 0 < value <= high:  # also refuses nan and inf
-            raise argparse.ArgumentTypeError(f"{text} is outside (0, {high:g}] seconds")
-        return value
-
-    return parse
-
-
-def _url(text: str) -> str:
-    parts = urllib.parse.urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL such as http://HOST:PORT")
-    return text
-
-
 MAX_CONCURRENCY = 1024
 
 
 def _levels(text: str) -> tuple[int, ...]:
     """`1,8,32`: the concurrency levels, in the order given, each once."""
-    one = _whole(1, MAX_CONCURRENCY)
+    one = whole_number_in(1, MAX_CONCURRENCY)
     levels: list[int] = []
     for piece in text.split(","):
         level = one(piece.strip())
@@ -95,7 +62,7 @@ def register(sub: Sub) -> None:
     add_stack_arguments(parser)
     make_profile_optional(parser)  # `bench --url URL` needs none
     parser.add_argument(
-        "--url", type=_url, help="base URL of any endpoint, e.g. http://127.0.0.1:8000"
+        "--url", type=http_url, help="base URL of any endpoint, e.g. http://127.0.0.1:8000"
     )
     parser.add_argument(
         "--model", help="served model name (default: the only one /v1/models lists)"
@@ -116,21 +83,21 @@ def register(sub: Sub) -> None:
     )
     parser.add_argument(
         "--requests",
-        type=_whole(1, 100_000),
+        type=whole_number_in(1, 100_000),
         default=64,
         metavar="N",
         help="requests per concurrency level (default 64)",
     )
     parser.add_argument(
         "--input-tokens",
-        type=_whole(1, 262_144),
+        type=whole_number_in(1, 262_144),
         default=1024,
         metavar="N",
         help="prompt length, estimated (default 1024)",
     )
     parser.add_argument(
         "--output-tokens",
-        type=_whole(1, 262_144),
+        type=whole_number_in(1, 262_144),
         default=256,
         metavar="N",
         help="max_tokens of each answer (default 256)",
@@ -150,21 +117,21 @@ def register(sub: Sub) -> None:
     )
     parser.add_argument(
         "--warmup",
-        type=_whole(0, 100),
+        type=whole_number_in(0, 100),
         default=1,
         metavar="N",
         help="unmeasured requests first (default 1; a failing one stops the run)",
     )
     parser.add_argument(
         "--timeout",
-        type=_seconds(86_400),
+        type=seconds_up_to(86_400),
         default=300.0,
         metavar="SECONDS",
         help="one request gives up after this long (default 300)",
     )
     parser.add_argument(
         "--max-seconds",
-        type=_seconds(7 * 86_400),
+        type=SECONDS,
         default=1800.0,
         metavar="SECONDS",
         help="the whole run stops after this long; requests still running are cut off "

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import urllib.parse
 from collections.abc import Callable
 
 
@@ -34,9 +35,40 @@ def number_in(
     return parse
 
 
-# A week: the longest a readiness wait or a request may reasonably take (weights download);
-# above 0, since requests refuses a zero timeout.
-SECONDS = number_in(0, 7 * 24 * 3600, above_low=True)
+def whole_number_in(low: int, high: int) -> Callable[[str], int]:
+    """A whole number from `low` to `high`."""
+    check = number_in(low, high, whole=True)
+
+    def parse(text: str) -> int:
+        return int(check(text))
+
+    parse.__name__ = "number"
+    return parse
+
+
+def seconds_up_to(high: float) -> Callable[[str], float]:
+    """A duration in seconds, above 0 (requests refuses a zero timeout) and up to `high`."""
+    return number_in(0, high, above_low=True)
+
+
+# A week: the longest a readiness wait or a request may reasonably take (weights download).
+WEEK_S = 7 * 24 * 3600
+SECONDS = seconds_up_to(WEEK_S)
+
+
+def http_url(text: str) -> str:
+    """An http(s) URL with a host, a port that is a number if there is one, and nothing that
+    would print as something else."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"{text!r}: {err}") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or not text.isprintable():
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an http(s) URL such as http://127.0.0.1:8000"
+        )
+    return text
 
 
 def env_var_name(text: str) -> str:

@@ -1,6 +1,8 @@
 """Command line: parses arguments, calls one library function per command, maps errors to exit codes.
 
-The only module (with ling_compose/commands/*) that prints or exits. Data goes to stdout,
+The only package that prints or exits. One module per command group (each exposes
+`register(subparsers)`, which adds its subparsers and sets `func`: args -> exit code), plus the
+arguments they share (stack_args, flag_types) and tables (table). Data goes to stdout,
 everything else to stderr.
 """
 
@@ -9,12 +11,36 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from ling_compose.commands import COMMAND_MODULES
+from ling_compose.cli import (
+    bench,
+    detect,
+    doctor,
+    profiles,
+    recommend,
+    render,
+    runtime,
+    show,
+    validate,
+)
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError, cli_command
 from ling_compose.safe_text import lines
 from ling_compose.version import __version__
+
+# The order of `--help`.
+COMMAND_MODULES: list[ModuleType] = [
+    render,
+    profiles,
+    show,
+    validate,
+    recommend,
+    detect,
+    doctor,
+    runtime,
+    bench,
+]
 
 
 class _Parser(argparse.ArgumentParser):

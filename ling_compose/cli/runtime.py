@@ -5,18 +5,17 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import urllib.parse
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ling_compose.commands.flag_types import SECONDS, env_var_name, number_in
-from ling_compose.commands.stack_args import (
+from ling_compose.cli.flag_types import SECONDS, env_var_name, http_url, whole_number_in
+from ling_compose.cli.stack_args import (
     add_stack_arguments,
     compiled_from_args,
     make_profile_optional,
 )
-from ling_compose.commands.table import format_table, print_json
+from ling_compose.cli.table import format_table, print_json
 from ling_compose.engines import registry
 from ling_compose.errors import UsageError, cli_command
 from ling_compose.load import load_compose_project
@@ -202,7 +201,7 @@ def _register_down(sub: Sub) -> None:
     parser.add_argument(
         "-t",
         "--timeout",
-        type=number_in(0, 3600, whole=True),
+        type=whole_number_in(0, 3600),
         default=10,
         metavar="SECONDS",
         help="grace period before SIGKILL (default 10)",
@@ -293,7 +292,7 @@ def _register_logs(sub: Sub) -> None:
     )
     parser.add_argument(
         "--tail",
-        type=number_in(0, 1_000_000, whole=True),
+        type=whole_number_in(0, 1_000_000),
         default=100,
         metavar="N",
         help="last N lines (default 100)",
@@ -319,7 +318,9 @@ def _register_smoke(sub: Sub) -> None:
     parser = sub.add_parser(
         "smoke", help="smoke-test any OpenAI-compatible endpoint (chat + tools)"
     )
-    parser.add_argument("--url", required=True, help="base URL, e.g. http://127.0.0.1:8000")
+    parser.add_argument(
+        "--url", type=http_url, required=True, help="base URL, e.g. http://127.0.0.1:8000"
+    )
     parser.add_argument("--model", required=True, help="served model name")
     parser.add_argument(
         "--api-key-env",
@@ -343,20 +344,7 @@ def _register_smoke(sub: Sub) -> None:
     parser.set_defaults(func=run_smoke)
 
 
-def _check_url(url: str) -> None:
-    try:
-        parts = urllib.parse.urlsplit(url)
-        parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
-    except ValueError as err:
-        raise UsageError(f"--url: {err}", hint="e.g. --url http://127.0.0.1:8000") from err
-    if parts.scheme not in ("http", "https") or not parts.hostname or not url.isprintable():
-        raise UsageError(
-            f"--url: {url!r} is not an http(s) URL", hint="e.g. --url http://127.0.0.1:8000"
-        )
-
-
 def run_smoke(args: argparse.Namespace) -> int:
-    _check_url(args.url)
     api_key = None
     if args.api_key_env:
         api_key = os.environ.get(args.api_key_env)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from ling_compose.commands.stack_args import (
+from ling_compose.cli.stack_args import (
     add_stack_arguments,
     overrides_from_args,
     stack_from_args,
 )
-from ling_compose.commands.table import print_json, print_table
+from ling_compose.cli.table import print_json, print_table
 from ling_compose.compose import compile_stack
 from ling_compose.planning.explain import explain, plan_lines
 from ling_compose.planning.fit import make_plan

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
-from ling_compose.commands.table import print_json
+from ling_compose.cli.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.cli.table import print_json
 from ling_compose.compose import Compiled
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ling_compose import catalog
-from ling_compose.commands.flag_types import show_number
+from ling_compose.cli.flag_types import show_number
 from ling_compose.compose import Compiled, compile_stack
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
@@ -130,7 +130,7 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
     overrides = overrides_from_args(args)
     if args.profile == "auto":
         # Detection is I/O and needs NVML or nvidia-smi: imported only for `auto`.
-        from ling_compose.commands.recommend import best_for_this_host
+        from ling_compose.cli.recommend import best_for_this_host
 
         best = best_for_this_host()
         if best.stack.hardware.gpu.key not in catalog.gpus():

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from ling_compose import catalog
-from ling_compose.commands.table import print_json, print_table
+from ling_compose.cli.table import print_json, print_table
 from ling_compose.errors import LingComposeError
 from ling_compose.load import all_profiles, resolve
 from ling_compose.models.stack import ProfilesFile

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
-from ling_compose.commands.table import print_json
+from ling_compose.cli.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.cli.table import print_json
 from ling_compose.errors import FlagError, UsageError, cli_command
 from ling_compose.flags.validate import FileReport, validate_file
 from ling_compose.load import read_compose_file

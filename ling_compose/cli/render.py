@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ling_compose.commands.stack_args import add_stack_arguments, compiled_from_args
+from ling_compose.cli.stack_args import add_stack_arguments, compiled_from_args
 from ling_compose.compose import render_yaml
 from ling_compose.write import write_atomic
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ling_compose.commands.table import print_json
+from ling_compose.cli.table import print_json
 from ling_compose.hardware.detect import DetectedHardware, detect_hardware
 
 
