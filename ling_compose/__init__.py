@@ -12,12 +12,9 @@ use, so rendering never loads the docker SDK or requests.
 from __future__ import annotations
 
 import importlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ling_compose.compose import Compiled, compile_stack, render_yaml
-from ling_compose.engines.llamacpp import LlamaCppOptions
-from ling_compose.engines.sglang import SGLangOptions
-from ling_compose.engines.vllm import VLLMOptions
 from ling_compose.errors import (
     EXIT_CODES,
     ConfigError,
@@ -44,10 +41,19 @@ def render(profile: str, overrides: Overrides | None = None) -> str:
     return render_yaml(compile_stack(load_stack(profile, overrides)).project)
 
 
-# name → module that defines it; loaded on first attribute access (PEP 562).
+if TYPE_CHECKING:
+    from ling_compose.engines.llamacpp import LlamaCppOptions as LlamaCppOptions
+    from ling_compose.engines.sglang import SGLangOptions as SGLangOptions
+    from ling_compose.engines.vllm import VLLMOptions as VLLMOptions
+
+# name → module that defines it; loaded on first attribute access (PEP 562): the runtime and
+# detection need the docker SDK, requests and probes; each engine's options live in its module.
 _LAZY: dict[str, str] = {
     **{n: "ling_compose.runtime" for n in ("up", "down", "status", "logs", "wait_ready", "smoke")},
     "detect_hardware": "ling_compose.hardware.detect",
+    "VLLMOptions": "ling_compose.engines.vllm",
+    "SGLangOptions": "ling_compose.engines.sglang",
+    "LlamaCppOptions": "ling_compose.engines.llamacpp",
 }
 
 
@@ -72,15 +78,12 @@ __all__ = [
     "HardwareSpec",
     "HealthError",
     "LingComposeError",
-    "LlamaCppOptions",
     "Overrides",
     "Plan",
     "ProfileSpec",
-    "SGLangOptions",
     "ServingOptions",
     "Stack",
     "UsageError",
-    "VLLMOptions",
     "__version__",
     "all_profiles",
     "apply_overrides",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ling_compose.engines.base import Engine, EngineCommand
 from ling_compose.errors import ConfigError
@@ -36,7 +36,6 @@ from ling_compose.models.server import (
     Value,
 )
 from ling_compose.models.stack import Stack
-from ling_compose.planning import alternatives
 from ling_compose.planning.fit import check_fits, engine_of, memory_summary
 from ling_compose.reproduce import render_command
 from ling_compose.version import __version__
@@ -66,8 +65,7 @@ ONE_GPU_SHARED_MEMORY = SharedMemory(host_ipc=False, size="8gb")
 HF_TOKEN = SecretRef("HF_TOKEN", required=False)
 
 
-@dataclass(frozen=True)
-class Described:
+class Described(NamedTuple):
     """What describe produces: the description, the plan it rests on, warnings for stderr."""
 
     stack: Stack
@@ -150,9 +148,16 @@ def check_extra_args(stack: Stack, emitted: int, linted: LintResult) -> None:
         )
 
 
+def _nearest(stack: Stack) -> list[tuple[str, Stack]]:
+    """The layouts near one that does not fit (imported only then: it reads every profile)."""
+    from ling_compose.planning.alternatives import nearest
+
+    return nearest(stack)
+
+
 def describe(stack: Stack) -> Described:
     """Fit check, then the engine's command, then the settings every stack shares."""
-    plan = check_fits(stack, alternatives.nearest)
+    plan = check_fits(stack, _nearest)
     engine = engine_of(stack)
     command = engine.command(stack, plan)
     args, linted = lint(engine, command.version, command.args)

@@ -4,8 +4,7 @@ each within the limits below, every failure an error that names the file, the fi
 
 from __future__ import annotations
 
-import difflib
-import ipaddress
+import functools
 import re
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,10 +32,14 @@ from ling_compose.models.stack import (
 
 
 def is_loopback(address: str) -> bool:
+    import ipaddress  # imported where used: most commands never need it
+
     return ipaddress.ip_address(address).is_loopback  # the model checked it is an address
 
 
 def did_you_mean(word: str, choices: list[str]) -> str:
+    import difflib  # only for a name that is not known
+
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5)
     return f"did you mean '{close[0]}'? " if close else ""
 
@@ -238,15 +241,22 @@ _GO_YAML_SCALARS = [
     ),
     ("merge", r"^<<$", "<"),
 ]
-for _kind, _pattern, _first in _GO_YAML_SCALARS:
-    ComposeLoader.add_implicit_resolver(
-        f"tag:yaml.org,2002:{_kind}", re.compile(_pattern), list(_first)
-    )
-ComposeLoader.add_constructor("tag:yaml.org,2002:int", _go_int)
 # In one file, `!override X` is X and `!reset X` leaves the attribute unset.
 _RESET = object()
-ComposeLoader.add_constructor("!override", lambda loader, node: _construct_plain(loader, node))
-ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
+
+
+@functools.cache
+def _compose_loader() -> type[yaml.SafeLoader]:
+    """ComposeLoader with go-yaml's scalars and Compose's tags (set up when a compose file is
+    first read: their patterns cost the commands that read none)."""
+    for kind, pattern, first in _GO_YAML_SCALARS:
+        ComposeLoader.add_implicit_resolver(
+            f"tag:yaml.org,2002:{kind}", re.compile(pattern), list(first)
+        )
+    ComposeLoader.add_constructor("tag:yaml.org,2002:int", _go_int)
+    ComposeLoader.add_constructor("!override", lambda loader, node: _construct_plain(loader, node))
+    ComposeLoader.add_constructor("!reset", lambda loader, node: _RESET)
+    return ComposeLoader
 
 
 def _without_reset(value: Any) -> Any:
@@ -267,7 +277,7 @@ def _construct_plain(loader: yaml.SafeLoader, node: yaml.Node) -> Any:
 
 def read_compose_file(path: Path) -> Any:
     """A user's compose file, within the limits of read_yaml_file, read as Compose reads it."""
-    return _without_reset(read_yaml_file(path, "compose file", ComposeLoader))
+    return _without_reset(read_yaml_file(path, "compose file", _compose_loader()))
 
 
 def load_compose_project(path: Path) -> ComposeProject:
@@ -472,13 +482,18 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
 
 
 def profile_spec(name: str, profiles_file: Path | None = None) -> ProfileSpec:
-    profiles = all_profiles(profiles_file)
-    if name not in profiles:
-        raise ConfigError(
-            f"unknown profile '{name}'",
-            hint=did_you_mean(name, list(profiles)) + f"`{cli_command()} list` shows them all",
-        )
-    return profiles[name]
+    """One profile, a user file's before a built-in of the same name; only it is validated."""
+    user = read_profiles_file(profiles_file) if profiles_file is not None else {}
+    builtin = catalog.builtin_profiles()
+    if name in user:
+        return user[name]
+    if name in builtin:
+        return builtin[name]
+    known = [*builtin, *(other for other in user if other not in builtin)]
+    raise ConfigError(
+        f"unknown profile '{name}'",
+        hint=did_you_mean(name, known) + f"`{cli_command()} list` shows them all",
+    )
 
 
 def load_stack(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import cache
 from importlib import resources
 from types import MappingProxyType
@@ -13,7 +13,7 @@ import yaml
 
 from ling_compose.models.checkpoint import Checkpoint
 from ling_compose.models.hardware import GPU
-from ling_compose.models.stack import ProfilesFile, ProfileSpec
+from ling_compose.models.stack import PROFILE_NAME_PATTERN, ProfileSpec
 
 # libyaml's loader when PyYAML was built with it: ~10x faster, and render must stay interactive.
 SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -48,10 +48,34 @@ def checkpoints() -> Mapping[str, Checkpoint]:
     return MappingProxyType({c.key: c for c in (Checkpoint.model_validate(i) for i in items)})
 
 
+class _Profiles(Mapping[str, ProfileSpec]):
+    """Profiles by name, in file order, each validated when first asked for: `render PROFILE`
+    validates one profile (and builds the options model of one engine), not all of them.
+    tests/unit/test_plan.py plans every one."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        for name in raw:  # a profile's name is checked at once, as a ProfilesFile checks it
+            if not re.fullmatch(PROFILE_NAME_PATTERN, name):
+                raise ValueError(f"profiles.yaml: {name!r} is not a valid profile name")
+        self._raw = dict(raw)
+        self._specs: dict[str, ProfileSpec] = {}
+
+    def __getitem__(self, name: str) -> ProfileSpec:
+        if name not in self._specs:
+            self._specs[name] = ProfileSpec.model_validate(self._raw[name])
+        return self._specs[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._raw)
+
+    def __len__(self) -> int:
+        return len(self._raw)
+
+
 @cache
 def builtin_profiles() -> Mapping[str, ProfileSpec]:
     """The built-in profiles, by name, in file order."""
-    return MappingProxyType(ProfilesFile.model_validate(read_builtin("profiles.yaml")).profiles)
+    return _Profiles(read_builtin("profiles.yaml")["profiles"])
 
 
 def _squeezed(text: str) -> str:

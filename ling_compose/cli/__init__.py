@@ -9,38 +9,35 @@ everything else to stderr.
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
-from types import ModuleType
 from typing import Any
 
-from ling_compose.cli import (
-    bench,
-    detect,
-    doctor,
-    profiles,
-    recommend,
-    render,
-    runtime,
-    show,
-    validate,
-)
 from ling_compose.errors import EXIT_CODES, LingComposeError, UsageError, cli_command
 from ling_compose.safe_text import lines
 from ling_compose.version import __version__
 
-# The order of `--help`.
-COMMAND_MODULES: list[ModuleType] = [
-    render,
-    profiles,
-    show,
-    validate,
-    recommend,
-    detect,
-    doctor,
-    runtime,
-    bench,
-]
+# Each command and the module of this package that registers it, in the order of `--help`.
+# Running a command imports its module alone, so `render` starts without what `up`, `bench` or
+# `detect` need (the docker SDK, HTTP clients, probes); --help and a mistyped command import all.
+COMMANDS: dict[str, str] = {
+    "render": "render",
+    "list": "profiles",
+    "schema": "profiles",
+    "show": "show",
+    "plan": "show",
+    "validate": "validate",
+    "recommend": "recommend",
+    "detect": "detect",
+    "doctor": "doctor",
+    "up": "runtime",
+    "down": "runtime",
+    "status": "runtime",
+    "logs": "runtime",
+    "smoke": "runtime",
+    "bench": "bench",
+}
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +57,8 @@ class _Parser(argparse.ArgumentParser):
         return super()._get_values(action, arg_strings)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of `command` alone when it names one."""
     epilog = "exit codes:\n" + "\n".join(
         f"  {code:>3}  {text}" for code, text in EXIT_CODES.items()
     )
@@ -73,13 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"ling-compose {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
-    for module in COMMAND_MODULES:
-        module.register(sub)
+    modules = [COMMANDS[command]] if command in COMMANDS else dict.fromkeys(COMMANDS.values())
+    for module in modules:
+        importlib.import_module(f"{__name__}.{module}").register(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv[0] if argv else None)
     try:
         args = parser.parse_args(argv)
         code: int = args.func(args)

@@ -6,9 +6,11 @@ import argparse
 import functools
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
 
 from pydantic import ValidationError
+from pydantic.fields import FieldInfo
 
 from ling_compose import catalog
 from ling_compose.cli.flag_types import show_number
@@ -35,27 +37,45 @@ def _engine(value: str) -> str:
 VALUE_CHECKS: dict[str, Callable[[str], str]] = {"engine": _engine}
 
 
+def _constraints(annotation: Any) -> dict[str, Any]:
+    """The value type (int, float, str) and bounds (ge, gt, le, pattern) of an override's type,
+    read off its annotation: `GpuCount | None` is `Annotated[int, Field(ge=1, le=8)] | None`."""
+    if get_origin(annotation) is Annotated:
+        base, *metadata = get_args(annotation)
+        found = _constraints(base)
+        for item in metadata:
+            for part in item.metadata if isinstance(item, FieldInfo) else [item]:
+                found.update(
+                    {k: getattr(part, k) for k in ("ge", "gt", "le", "pattern") if hasattr(part, k)}
+                )
+        return {k: v for k, v in found.items() if v is not None}
+    if get_origin(annotation) in (Union, UnionType):
+        found = {}
+        for arg in get_args(annotation):
+            if arg is not type(None):
+                found.update(_constraints(arg))
+        return found
+    return {"type": annotation} if annotation in (int, float, str) else {}
+
+
 @functools.cache
-def _field_schemas() -> dict[str, dict[str, Any]]:
-    props: dict[str, dict[str, Any]] = Overrides.model_json_schema()["properties"]
-    return {name: next(iter(p.get("anyOf", [p])), p) for name, p in props.items()}
-
-
 def value_rule(field: str) -> str | None:
     """The accepted values of an override in words, from its type's bounds (for --help and hints)."""
-    schema = _field_schemas().get(field, {})
-    if "pattern" in schema:
-        return f"text matching {schema['pattern']}"
-    kind = {"integer": "a whole number", "number": "a number"}.get(schema.get("type", ""))
+    info = Overrides.model_fields.get(field)
+    found = _constraints(info.annotation) if info is not None else {}
+    if "pattern" in found:
+        return f"text matching {found['pattern']}"
+    kinds: dict[object, str] = {int: "a whole number", float: "a number"}
+    kind = kinds.get(found.get("type"))
     if kind is None:
         return None
-    if "minimum" in schema:
-        low, to = f"from {show_number(schema['minimum'])}", "to"
-    elif "exclusiveMinimum" in schema:
-        low, to = f"above {show_number(schema['exclusiveMinimum'])}", "up to"
+    if "ge" in found:
+        low, to = f"from {show_number(found['ge'])}", "to"
+    elif "gt" in found:
+        low, to = f"above {show_number(found['gt'])}", "up to"
     else:
         low, to = "", "up to"
-    high = f"{to} {show_number(schema['maximum'])}" if "maximum" in schema else ""
+    high = f"{to} {show_number(found['le'])}" if "le" in found else ""
     return " ".join(part for part in (kind, low, high) if part)
 
 
@@ -96,8 +116,11 @@ def make_profile_optional(parser: argparse.ArgumentParser) -> None:
 
 
 def overrides_from_args(args: argparse.Namespace) -> Overrides:
-    """The overrides given on the command line; a bad value is a usage error naming its flag."""
-    given = {k: v for k, v in vars(args).items() if k in FLAG_OF_FIELD}
+    """The overrides given on the command line; a bad value is a usage error naming its flag.
+    None and [] are what argparse leaves for a flag not given."""
+    given = {k: v for k, v in vars(args).items() if k in FLAG_OF_FIELD and v not in (None, [])}
+    if not given:
+        return Overrides.model_construct()  # no override: nothing to validate (or build)
     try:
         overrides = Overrides.model_validate(given)
     except ValidationError as err:
@@ -150,7 +173,9 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
         )
         merged = derived.model_copy(update=overrides.model_dump(exclude_defaults=True))
         return load_stack(best.render_args[0], merged, args.profiles_file)
-    return load_stack(args.profile, overrides, args.profiles_file)
+    return load_stack(
+        args.profile, overrides if overrides.model_fields_set else None, args.profiles_file
+    )
 
 
 def compiled_from_args(args: argparse.Namespace) -> Compiled:

@@ -3,20 +3,51 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import yaml
 
 from ling_compose.models.compose import ComposeProject
 from ling_compose.safe_text import lines
 
+DUMP_OPTIONS: dict[str, Any] = {"sort_keys": False, "default_flow_style": False, "width": 4096}
+# libyaml's emitter (PyYAML's C extension, when built with it) is several times faster than
+# PyYAML's own and writes the same text for a mapping of plain keys whose scalars cannot reach
+# the line width: it folds an escaped, double-quoted scalar longer than the width at other
+# columns. A character escapes to at most 10 ("\U0010FFFF"), so a value under 400 characters
+# stays on its line with any key before it. tests/unit/test_compose_schema.py holds the two
+# to the same text.
+FAST_DUMPER: type[yaml.SafeDumper] | None = getattr(yaml, "CSafeDumper", None)
+SHORT_SCALAR = 400
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+def _libyaml_writes_the_same(data: Any) -> bool:
+    if isinstance(data, dict):
+        return all(
+            isinstance(k, str) and _PLAIN_KEY.fullmatch(k) and _libyaml_writes_the_same(v)
+            for k, v in data.items()
+        )
+    if isinstance(data, list):
+        return all(_libyaml_writes_the_same(v) for v in data)
+    return not isinstance(data, str) or len(data) < SHORT_SCALAR
+
+
+def dump(data: dict[str, Any]) -> str:
+    """yaml.safe_dump of the data with DUMP_OPTIONS, through libyaml where it writes the same."""
+    dumper = yaml.SafeDumper
+    if FAST_DUMPER is not None and _libyaml_writes_the_same(data):
+        dumper = FAST_DUMPER
+    text: str = yaml.dump(data, Dumper=dumper, **DUMP_OPTIONS)
+    return text
+
 
 def render_yaml(project: ComposeProject) -> str:
-    """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
+    """Deterministic compose text: header comments, then the data as YAML."""
     # Header lines carry user text (description, guide note, fork URL): split at its line
     # breaks and escaped, each comment stays one comment and the file stays YAML.
     header = "".join(
         f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
     )
-    body = yaml.safe_dump(
-        project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
-    )
-    return header + body
+    return header + dump(project.to_compose())

@@ -12,11 +12,8 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, ClassVar
-
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from ling_compose.flags.catalog import FlagCatalog, load_catalog
 from ling_compose.flags.lint import LintResult, ParserRules, check_args
@@ -51,7 +48,8 @@ def api_key_ref(variable: str) -> SecretRef:
     return SecretRef(variable, purpose="the API key")
 
 
-# A number as engines print it in their logs: 4,843,688 or 27.25.
+# A number as engines print it in their logs: 4,843,688 or 27.25. Log patterns stay text in the
+# engine modules: `re` compiles (and caches) them when a log is first read, not at import.
 LOG_NUMBER = r"([0-9][0-9,]*(?:\.[0-9]+)?)"
 
 
@@ -59,16 +57,17 @@ def log_number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def version_below(version: str, minimum: Version) -> bool:
+def version_below(version: str, minimum: str) -> bool:
     """PEP 440 order: 0.20.2rc1 < 0.20.2 and 0.5.10 < 0.5.10.post1. Unparseable: not below."""
+    from packaging.version import InvalidVersion, Version  # only profiles that pin a version
+
     try:
-        return Version(version) < minimum
+        return Version(version) < Version(minimum)
     except InvalidVersion:
         return False
 
 
-@dataclass(frozen=True)
-class ApiKeyPlace:
+class ApiKeyPlace(NamedTuple):
     """Where the engine reads its API key: a command-line flag, an environment variable, or
     either (the flag wins, as at run time the first one found is the key)."""
 
@@ -76,8 +75,7 @@ class ApiKeyPlace:
     env: str | None = None
 
 
-@dataclass(frozen=True)
-class ReportFigure:
+class ReportFigure(NamedTuple):
     """One figure the engine logs about its cache at start-up: key, label, unit."""
 
     key: str
@@ -85,14 +83,13 @@ class ReportFigure:
     unit: str
 
 
-@dataclass(frozen=True)
-class EngineCommand:
+class EngineCommand(NamedTuple):
     """The engine-specific part of a server: what the engine's `command` decides."""
 
     version: str
     image: str
     args: tuple[Value, ...]  # engine's own arguments, then the profile's extra ones
-    env: Mapping[str, Value] = field(default_factory=dict)  # HF_TOKEN is shared, not here
+    env: Mapping[str, Value] = MappingProxyType({})  # HF_TOKEN is shared, not here
     build: ImageBuild | None = None
     notes: tuple[str, ...] = ()  # header lines specific to this engine
     mounts: tuple[Mount, ...] = ()  # besides the shared cache volume

@@ -107,14 +107,14 @@ class LlamaCppOptions(EngineOptions):
 #   src/llama-memory-recurrent.cpp:124 "llama_memory_recurrent: %10s RS buffer size = %8.2f MiB"
 #   src/llama-model.cpp:1926           "load_tensors: offloaded %d/%d layers to GPU"
 #   src/llama-model.cpp:1932           "load_tensors: %12s model buffer size = %8.2f MiB"
-_CTX_SEQ = re.compile(r"llama_context: n_ctx_seq\s+= (\d+)")
-_BUFFER = re.compile(
+_CTX_SEQ = r"llama_context: n_ctx_seq\s+= (\d+)"
+_BUFFER = (
     r"(llama_kv_cache|llama_memory_recurrent): +(\S+) (KV|RS) buffer size = +"
     + base.LOG_NUMBER
     + " MiB"
 )
-_MODEL = re.compile(r"load_tensors: +(\S+) model buffer size = +" + base.LOG_NUMBER + " MiB")
-_OFFLOADED = re.compile(r"load_tensors: offloaded (\d+)/(\d+) layers to GPU")
+_MODEL = r"load_tensors: +(\S+) model buffer size = +" + base.LOG_NUMBER + " MiB"
+_OFFLOADED = r"load_tensors: offloaded (\d+)/(\d+) layers to GPU"
 MIB_PER_GIB = 1024.0
 
 
@@ -335,11 +335,11 @@ class LlamaCpp(base.Engine):
     def parse_report(self, log: str) -> dict[str, float]:
         """Also `offloaded_layers` / `total_layers`, beside the report figures."""
         out: dict[str, float] = {}
-        if m := _CTX_SEQ.search(log):
+        if m := re.search(_CTX_SEQ, log):
             out["context_per_slot"] = base.log_number(m[1])
         buffers = {"KV": 0.0, "RS": 0.0}
         seen = set()
-        for m in _BUFFER.finditer(log):
+        for m in re.finditer(_BUFFER, log):
             if not _is_host_buffer(m[2]):
                 buffers[m[3]] += base.log_number(m[4])
                 seen.add(m[3])
@@ -347,13 +347,13 @@ class LlamaCpp(base.Engine):
             out["kv_cache_gib"] = buffers["KV"] / MIB_PER_GIB
         if "RS" in seen:
             out["state_gib"] = buffers["RS"] / MIB_PER_GIB
-        models = [(m[1], base.log_number(m[2])) for m in _MODEL.finditer(log)]
+        models = [(m[1], base.log_number(m[2])) for m in re.finditer(_MODEL, log)]
         if models:
             out["gpu_weights_gib"] = (
                 sum(v for n, v in models if not _is_host_buffer(n)) / MIB_PER_GIB
             )
             out["host_weights_gib"] = sum(v for n, v in models if _is_host_buffer(n)) / MIB_PER_GIB
-        if m := _OFFLOADED.search(log):
+        if m := re.search(_OFFLOADED, log):
             out["offloaded_layers"], out["total_layers"] = (
                 base.log_number(m[1]),
                 base.log_number(m[2]),

@@ -1,8 +1,8 @@
 """The engine registry: engine names to Engine objects (engines/base.py), the one table the CLI's
 choices, the profile options, planning, validate, runtime and doctor all read.
 
-Built-in engines are modules of this package (BUILT_IN), imported on the first lookup; more
-can be registered (a test registers a toy one). Import-light on purpose: models/options.py
+Built-in engines are modules of this package (BUILT_IN), each imported when it is first asked
+for; more can be registered (a test registers a toy one). Import-light on purpose: models/options.py
 imports this module to resolve `engine:`, so it imports no engine and no model at load time.
 """
 
@@ -20,8 +20,6 @@ if TYPE_CHECKING:
 # Modules of ling_compose.engines, each with a module-level ENGINE; their order is the order of
 # the CLI's choices and of the schema's variants.
 BUILT_IN = ("vllm", "sglang", "llamacpp")
-
-_engines: dict[str, Engine] = {}
 
 # Engines users ask for that cannot serve Ling-2.6-flash: (why, what to use instead).
 # Ollama (the hosting guide's option A) loads models through upstream llama.cpp, pinned in its
@@ -41,26 +39,31 @@ CANNOT_SERVE: dict[str, tuple[str, str]] = {
 }
 
 
-def _table() -> dict[str, Engine]:
-    if not _engines:
-        for module in BUILT_IN:
-            engine: Engine = importlib.import_module(f"{__package__}.{module}").ENGINE
-            _engines.setdefault(engine.name, engine)
-    return _engines
+# Registered engines by name; a built-in's entry is None until its module is first needed, so
+# that `render` of a vLLM profile imports the vLLM module alone.
+_engines: dict[str, Engine | None] = dict.fromkeys(BUILT_IN)
+
+
+def _loaded(name: str) -> Engine:
+    engine = _engines[name]
+    if engine is None:
+        engine = importlib.import_module(f"{__package__}.{name}").ENGINE
+        assert engine.name == name, f"engines/{name}.py defines {engine.name!r}"
+        _engines[name] = engine
+    return engine
 
 
 def register(engine: Engine) -> None:
     """Add an engine; its name must be new (built-ins cannot be replaced by accident)."""
-    table = _table()
-    if engine.name in table:
+    if engine.name in _engines:
         raise ValueError(f"an engine named {engine.name!r} is already registered")
-    table[engine.name] = engine
+    _engines[engine.name] = engine
 
 
 def unregister(name: str) -> None:
     if name in BUILT_IN:
         raise ValueError(f"{name!r} is a built-in engine")
-    _table().pop(name, None)
+    _engines.pop(name, None)
 
 
 @contextmanager
@@ -76,24 +79,27 @@ def registered(engine: Engine) -> Iterator[Engine]:
 def get(name: str) -> Engine:
     """The engine of that name; KeyError when none is registered (names are validated at the
     edge: profiles by their options model, overrides and the CLI by names())."""
-    return _table()[name]
+    if name not in _engines:
+        raise KeyError(name)
+    return _loaded(name)
 
 
-def find(name: str | None) -> Engine | None:
+def find(name: object) -> Engine | None:
     """The engine of that name, or None (a file ling_compose did not render may name any)."""
-    return _table().get(name) if name else None
+    return _loaded(name) if isinstance(name, str) and name in _engines else None
 
 
 def names() -> tuple[str, ...]:
-    return tuple(_table())
+    """Every registered engine's name (importing none of them)."""
+    return tuple(_engines)
 
 
 def engines() -> tuple[Engine, ...]:
-    return tuple(_table().values())
+    return tuple(_loaded(name) for name in _engines)
 
 
 def options_models() -> tuple[type[EngineOptions], ...]:
-    return tuple(engine.options for engine in _table().values())
+    return tuple(engine.options for engine in engines())
 
 
 def for_repository(repository: str) -> Engine | None:

@@ -10,7 +10,6 @@ import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from packaging.version import Version
 from pydantic import Field
 
 from ling_compose.engines import base
@@ -28,7 +27,7 @@ if TYPE_CHECKING:
 PINNED_VERSION = "0.5.23"
 PORT = 30000
 ENTRYPOINT = ("python3", "-m", "sglang.launch_server")
-MIN_VERSION = Version("0.5.10.post1")  # the first release that runs this model
+MIN_VERSION = "0.5.10.post1"  # the first release that runs this model
 ASSUMED_MEM_FRACTION = 0.85  # SGLang picks about 0.8-0.9 when unset
 # SGLang 0.5.23 splits what is left after the weights between a linear-state pool and the KV
 # pool: state gets ratio / (1 + ratio) with --mamba-full-memory-ratio 0.9
@@ -62,13 +61,9 @@ _HUMAN_INT = lint.human_int("Ki|Mi|Gi|Ti|k|M|G|T", {"Ki": 1, "Mi": 1, "Gi": 1, "
 #   srt/mem_cache/memory_pool.py:2097  "KV Cache is allocated. dtype: %s, #tokens: %d, KV size: %.2f GB"
 #   srt/mem_cache/memory_pool.py:1005  "Mamba Cache is allocated. max_mamba_cache_size: %d,
 #       conv_state size: %.2fGB, ssm_state size: %.2fGB"  (SGLang's GB is 2**30 bytes there)
-_SCHEDULER = re.compile(
-    r"max_total_num_tokens=(\d+), .*?max_running_requests=(\d+), context_len=(\d+)"
-)
-_KV = re.compile(
-    r"KV Cache is allocated\. dtype: \S+, #tokens: (\d+), KV size: " + base.LOG_NUMBER + " GB"
-)
-_STATE = re.compile(
+_SCHEDULER = r"max_total_num_tokens=(\d+), .*?max_running_requests=(\d+), context_len=(\d+)"
+_KV = r"KV Cache is allocated\. dtype: \S+, #tokens: (\d+), KV size: " + base.LOG_NUMBER + " GB"
+_STATE = (
     r"Mamba Cache is allocated\. max_mamba_cache_size: (\d+), .*?ssm_state size: "
     + base.LOG_NUMBER
     + "GB"
@@ -236,15 +231,15 @@ class SGLang(base.Engine):
 
     def parse_report(self, log: str) -> dict[str, float]:
         out: dict[str, float] = {}
-        if m := _SCHEDULER.search(log):
+        if m := re.search(_SCHEDULER, log):
             out["kv_cache_tokens"], out["max_running_requests"] = (
                 base.log_number(m[1]),
                 base.log_number(m[2]),
             )
-        if m := _KV.search(log):
+        if m := re.search(_KV, log):
             out.setdefault("kv_cache_tokens", base.log_number(m[1]))
             out["kv_cache_gib"] = base.log_number(m[2])
-        if m := _STATE.search(log):
+        if m := re.search(_STATE, log):
             out["state_gib"] = base.log_number(m[2])
         return out
 

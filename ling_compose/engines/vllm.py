@@ -10,7 +10,6 @@ import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
 
-from packaging.version import Version
 from pydantic import Field
 
 from ling_compose.engines import base
@@ -31,7 +30,7 @@ API_KEY_ENV = "VLLM_API_KEY"
 TENSOR_PARALLEL = (1, 2, 4)
 # The Lightning-attention Triton kernel asks ~128.5 KB of shared memory per block.
 LIGHTNING_SHARED_KB = 128.5
-MIN_VERSION = Version("0.20.2")  # earlier releases corrupt RoPE on the MLA layers
+MIN_VERSION = "0.20.2"  # earlier releases corrupt RoPE on the MLA layers
 
 
 class VLLMOptions(EngineOptions):
@@ -53,7 +52,7 @@ _HUMAN_INT = lint.human_int("[kKmMgGtT]", {"K": 1, "M": 1, "G": 1, "T": 1})
 #   vllm/v1/core/kv_cache_utils.py:1148
 #       "%s KV cache size: %s tokens, Maximum concurrency for %s tokens per request: %.2fx"
 #   vllm/v1/worker/gpu_worker.py:773   "Available KV cache memory: %s GiB"
-_CAPACITY = re.compile(
+_CAPACITY = (
     r"KV cache size: "
     + base.LOG_NUMBER
     + r" tokens, Maximum concurrency for "
@@ -62,7 +61,7 @@ _CAPACITY = re.compile(
     + base.LOG_NUMBER
     + "x"
 )
-_MEMORY = re.compile(r"Available KV cache memory: " + base.LOG_NUMBER + " GiB")
+_MEMORY = r"Available KV cache memory: " + base.LOG_NUMBER + " GiB"
 
 
 class VLLM(base.Engine):
@@ -215,13 +214,13 @@ class VLLM(base.Engine):
 
     def parse_report(self, log: str) -> dict[str, float]:
         out: dict[str, float] = {}
-        if m := _CAPACITY.search(log):
+        if m := re.search(_CAPACITY, log):
             out["kv_cache_tokens"], out["max_concurrency"] = (
                 base.log_number(m[1]),
                 base.log_number(m[3]),
             )
         # Every tensor-parallel worker logs its own; the smallest one bounds the pool.
-        memories = [base.log_number(m[1]) for m in _MEMORY.finditer(log)]
+        memories = [base.log_number(m[1]) for m in re.finditer(_MEMORY, log)]
         if memories:
             out["kv_cache_gib"] = min(memories)
         return out

@@ -5,13 +5,10 @@ edited by hand; this module only loads and indexes them (cached, via importlib.r
 Each engine reads its own through Engine.flag_catalog (engines/base.py).
 """
 
-from __future__ import annotations
-
 import functools
-import json
 from importlib import resources
+from typing import Any
 
-from packaging.version import InvalidVersion, Version
 from pydantic import Field, ValidationError
 
 from ling_compose.engines import registry
@@ -100,8 +97,10 @@ def available_versions(backend: str) -> list[str]:
     return sorted(found, key=_version_order)
 
 
-def _version_order(version: str) -> tuple[int, Version | str]:
+def _version_order(version: str) -> tuple[int, Any]:
     """PEP 440 order where the version is one (0.9.0 before 0.10.0); llama.cpp's b-tags by number."""
+    from packaging.version import InvalidVersion, Version  # only to list versions
+
     try:
         return (0, Version(version))
     except InvalidVersion:
@@ -129,7 +128,7 @@ def load_catalog(backend: str, version: str) -> FlagCatalog:
             ),
         )
     try:
-        return FlagCatalog.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return FlagCatalog.model_validate_json(path.read_text(encoding="utf-8"))
     except (ValueError, ValidationError) as err:
         # A broken committed catalogue is a packaging bug, but say which file.
         raise FlagError(

@@ -188,7 +188,11 @@ def _service_problems(name: str, svc: dict[str, Any], data: dict[str, Any]) -> l
     if isinstance(health, dict):
         durations += [(f"healthcheck.{k}", health.get(k)) for k in _DURATIONS]
     for key, value in durations:
-        if isinstance(value, str) and not _interpolated(value) and not GO_DURATION.fullmatch(value):
+        if (
+            isinstance(value, str)
+            and not _interpolated(value)
+            and not re.fullmatch(GO_DURATION, value)
+        ):
             out.append(ComposeProblem(f"{where}.{key}", f"invalid duration {value!r}"))
     for key in ("shm_size", "mem_limit", "mem_reservation", "memswap_limit"):
         value = svc.get(key)

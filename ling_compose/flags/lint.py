@@ -8,34 +8,32 @@ engine's (its ParserRules, built from the checks below, in engines/<engine>.py).
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from ling_compose.engines import registry
 from ling_compose.errors import FlagError
 from ling_compose.flags.catalog import FlagCatalog, FlagOption
 
 
-@dataclass(frozen=True)
-class LintResult:
+class LintResult(NamedTuple):
     """The canonicalised argument list, what was changed or is doubtful about it, every
     argument the engine would reject (`errors`, in order), and which option each token that
     names one reaches: (index in the input, canonical name, spelling written)."""
 
     args: list[str]
-    warnings: list[str] = field(default_factory=list)
-    errors: list[FlagError] = field(default_factory=list)
-    options: list[tuple[int, str, str]] = field(default_factory=list)
+    warnings: list[str]
+    errors: list[FlagError]
+    options: list[tuple[int, str, str]]
 
 
 ValueCheck = Callable[[str], str | None]
 
 
-@dataclass(frozen=True)
-class ParserRules:
+class ParserRules(NamedTuple):
     """How one engine's parser tokenises argv (checked against the real parsers by
     tools/flagcat/verify.py), and how it converts values: catalogue `type` -> check. A check
     returns None when the engine accepts the value, a phrase for what it expects when it
@@ -47,7 +45,7 @@ class ParserRules:
     equals_form: bool  # `--opt=value`
     value_may_look_like_option: bool  # llama.cpp takes the next argv verbatim
     dotted_json: bool  # vLLM: `--compilation-config.mode 3`, `-O3` for --optimization-level
-    value_checks: Mapping[str, ValueCheck] = field(default_factory=dict)
+    value_checks: Mapping[str, ValueCheck] = MappingProxyType({})
 
 
 # argparse's own rule for "a negative number, not an option".
@@ -244,6 +242,8 @@ class _Linter:
         return opt, negative, full
 
     def _suggest(self, name: str) -> str:
+        import difflib  # only for a misspelt option
+
         longs = [n for n in self.cat.index if n.startswith("--")] or list(self.cat.index)
         close = difflib.get_close_matches(name, longs, n=3, cutoff=0.6)
         if close:

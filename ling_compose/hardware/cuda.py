@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from packaging.version import InvalidVersion, Version
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from packaging.version import Version
 
 # Minimum Linux x86_64 driver for each CUDA toolkit release (GA of each minor version).
 # Source: NVIDIA CUDA Toolkit Release Notes, table "CUDA Toolkit and Corresponding Driver
@@ -61,6 +64,8 @@ SHARED_MEMORY_PER_BLOCK_KB: dict[str, int] = {
 def version(text: str) -> Version:
     """A driver, CUDA or capability version ('580.65.06', '12.9', '9.0') in PEP 440 order;
     raises ValueError on anything else."""
+    from packaging.version import InvalidVersion, Version  # imported when a version is compared
+
     try:
         return Version(text.strip())
     except InvalidVersion as err:

@@ -19,7 +19,8 @@ from ling_compose.hardware.cuda import (
 from ling_compose.hardware.matching import match_gpu
 from ling_compose.hardware.nvidia_smi import NvidiaSmiOutput, parse_nvidia_smi, read_nvidia_smi
 from ling_compose.hardware.nvml import parse_nvml, read_nvml
-from ling_compose.hardware.raw import LenientModel, ProbeUnavailable, RawGPU, RawProbe
+from ling_compose.hardware.raw import ProbeUnavailable, RawGPU, RawProbe
+from ling_compose.models.base import LenientModel
 from ling_compose.models.hardware import GIB, GPU, MIB
 
 BandwidthSource = Literal["catalogue", "estimated", "unknown"]

@@ -24,8 +24,7 @@ from ling_compose.hardware.detect import (
     parse_meminfo,
     read_meminfo,
 )
-from ling_compose.hardware.raw import LenientModel
-from ling_compose.models.base import StrictModel
+from ling_compose.models.base import LenientModel, StrictModel
 from ling_compose.models.hardware import GIB
 
 Status = Literal["ok", "warn", "fail"]

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from ling_compose.models.base import LenientModel
 
 MIB = 1024**2
 
 
 class ProbeUnavailable(Exception):
     """A probe could not run here (no library, no binary, no driver). Carries the reason."""
-
-
-class LenientModel(BaseModel):
-    """What tools return: unknown keys ignored, so a newer driver's extra fields do no harm."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
 
 
 class RawGPU(LenientModel):

@@ -1,7 +1,5 @@
 """Checkpoint model: where the weights live and how big they are."""
 
-from __future__ import annotations
-
 from typing import Literal
 
 from pydantic import Field

@@ -10,8 +10,6 @@ knows its Compose form (a duration, a port or volume string), and ComposeModel l
 is unset. `to_compose` is the dump, `from_compose` the validation of a file read back.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, ClassVar, Literal, Self
 
@@ -33,8 +31,9 @@ from pydantic import (
 from ling_compose.models.base import StrictModel
 
 # Go's time.ParseDuration, which Compose uses: "90s", "1h30m", "1.5s", "0"; ns us µs ms s m h.
-GO_DURATION = re.compile(r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)")
-_DURATION_PART = re.compile(r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+# (Patterns as text: `re` compiles them on first use, not at import.)
+GO_DURATION = r"[-+]?(?:0|(?:(?:\d+\.?\d*|\.\d+)(?:ns|us|µs|μs|ms|s|m|h))+)"
+_DURATION_PART = r"(\d+\.?\d*|\.\d+)(ns|us|µs|μs|ms|s|m|h)"
 _UNIT_SECONDS = {
     "ns": 1e-9,
     "us": 1e-6,
@@ -52,9 +51,9 @@ def duration_seconds(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, str):
         return value
     text = value.strip()
-    if not GO_DURATION.fullmatch(text):
+    if not re.fullmatch(GO_DURATION, text):
         raise ValueError(f"invalid duration {value!r}")
-    total = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in _DURATION_PART.findall(text))
+    total = sum(float(n) * _UNIT_SECONDS[unit] for n, unit in re.findall(_DURATION_PART, text))
     return int(-total if text.startswith("-") else total)
 
 

@@ -1,7 +1,5 @@
 """GPU and hardware models: what the physics needs to know about a machine."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from pydantic import Field

@@ -6,23 +6,24 @@ so registering an engine (a built-in or a test's) makes its options valid in pro
 overrides and in `ling-compose schema` without any change to this module.
 """
 
-from __future__ import annotations
-
 import functools
 import re
-from typing import Annotated, Any, Union
+from typing import TYPE_CHECKING, Annotated, Any, Union
 
 from pydantic import (
     AfterValidator,
     Field,
     GetJsonSchemaHandler,
     SerializeAsAny,
-    TypeAdapter,
+    ValidationError,
     ValidatorFunctionWrapHandler,
     WrapValidator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
+
+if TYPE_CHECKING:
+    from pydantic import TypeAdapter
 
 from ling_compose.engines import registry
 from ling_compose.models.base import StrictModel
@@ -34,7 +35,7 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*|\[[a-fA-F0-9:]+\])(?::[0-9]+)?"
 _NAME = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
-_IMAGE_REFERENCE = re.compile(
+_IMAGE_REFERENCE = (  # compiled by `re` on the first image checked
     rf"(?P<name>{_NAME})(?::[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}})?"
     r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
 )
@@ -43,7 +44,7 @@ IMAGE_NAME_MAX = 255
 
 def check_image_reference(value: str) -> str:
     """`value` if Docker accepts it as an image reference, else ValueError saying why."""
-    match = _IMAGE_REFERENCE.fullmatch(value)
+    match = re.fullmatch(_IMAGE_REFERENCE, value)
     if match is None:
         raise ValueError(
             "not a Docker image reference: [REGISTRY[:PORT]/]NAME[:TAG][@DIGEST], NAME in "
@@ -88,22 +89,34 @@ class EngineOptions(StrictModel):
 
 
 @functools.cache
-def _union(classes: tuple[type[EngineOptions], ...]) -> TypeAdapter[Any]:
+def _union(classes: tuple[type[EngineOptions], ...]) -> "TypeAdapter[Any]":
     """The options models of the registered engines as one union discriminated by `engine`
-    (cached per set of engines: registering one builds a new adapter)."""
+    (cached per set of engines: registering one builds a new adapter). Needed only for the
+    schema and for an error's message, hence the import here."""
+    from pydantic import TypeAdapter
+
     union: Any = Union[classes]  # noqa: UP007 (a runtime tuple of classes: the subscript form)
     return TypeAdapter(Annotated[union, Field(discriminator="engine")])
 
 
-def _registered() -> TypeAdapter[Any]:
+def _registered() -> "TypeAdapter[Any]":
     return _union(registry.options_models())
 
 
 def _dispatch(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
-    """An options object of a registered engine as it is; anything else (a mapping from a
-    profile) validated as the union, so errors read as a discriminated union's do."""
-    if isinstance(value, registry.options_models()):
-        return value
+    """An options object of a registered engine as it is; a mapping validated by the model of
+    the engine it names (so only that model is built); anything else, and any mapping that
+    model refuses, by the union, so that errors read exactly as a discriminated union's."""
+    if isinstance(value, EngineOptions):  # built in Python: valid if its engine is registered
+        known = registry.find(value.engine)
+        if known is not None and type(value) is known.options:
+            return value
+    engine = registry.find(value.get("engine")) if isinstance(value, dict) else None
+    if engine is not None:
+        try:
+            return engine.options.model_validate(value)
+        except ValidationError:
+            pass  # the union says the same, with the engine's name in each location
     return _registered().validate_python(value)
 
 

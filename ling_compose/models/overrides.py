@@ -5,12 +5,11 @@ by the headers' reproducing command (reproduce.py), so a flag is spelled in one 
 beside the fields it maps, because reproduce.py is imported by load.py and cannot import cli/.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from ling_compose.models.base import StrictModel
 from ling_compose.models.hardware import GpuCount, HostRamGiB
 from ling_compose.models.options import EngineName, ImageReference, LocalPath, ParallelSize
 from ling_compose.models.stack import (
@@ -24,13 +23,11 @@ from ling_compose.models.stack import (
 )
 
 
-class Overrides(BaseModel):
+class Overrides(StrictModel):
     """Changes to a profile, from the CLI or the API. None means 'keep the profile's value'.
 
     Each field has the type and bounds of the profile field it replaces, so a bad value fails
     here, naming the override (the CLI maps the field to its flag)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     engine: EngineName | None = None
     gpus: GpuCount | None = None

@@ -1,14 +1,11 @@
 """Plan results: what the planner (planning/fit.py) computes for a stack (pure data).
 
-Plain frozen dataclasses: nobody writes them, the planner builds them, and `plan --json`
-prints them as they are (`as_json`).
+Immutable records (NamedTuple): nobody writes them, the planner builds them, and `plan --json`
+prints them as they are (`as_json`). Not dataclasses, whose generated methods cost every start
+of the CLI about a millisecond a class (bench/bench_render.py).
 """
 
-from __future__ import annotations
-
-import dataclasses
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 # How an engine shares the memory left for its cache between running sequences:
 # shared: one pool of KV and state blocks (vLLM); split: a linear-state pool and a KV pool in
@@ -16,8 +13,7 @@ from typing import Any, Literal
 CachePool = Literal["shared", "split", "slots"]
 
 
-@dataclass(frozen=True)
-class GpuBudget:
+class GpuBudget(NamedTuple):
     """Memory of one GPU, GiB (kv_bytes_per_token in bytes)."""
 
     total: float
@@ -38,8 +34,7 @@ class GpuBudget:
     cache_needed: float
 
 
-@dataclass(frozen=True)
-class HostBudget:
+class HostBudget(NamedTuple):
     """Host RAM when routed experts are offloaded, GiB."""
 
     total: float
@@ -50,8 +45,7 @@ class HostBudget:
     n_cpu_moe: int
 
 
-@dataclass(frozen=True)
-class Throughput:
+class Throughput(NamedTuple):
     """Decode ceilings: at the datasheet bandwidth (physical) and at the achievable one."""
 
     active_gb_per_token: float
@@ -66,8 +60,7 @@ class Throughput:
     aggregate_tok_s_achievable: float
 
 
-@dataclass(frozen=True)
-class CacheDemand:
+class CacheDemand(NamedTuple):
     """What an engine's cache must hold on one GPU (GiB, per_token in bytes): the budget left
     after weights and reserve, one sequence's KV at the full context and its state."""
 
@@ -79,8 +72,7 @@ class CacheDemand:
     concurrency: int
 
 
-@dataclass(frozen=True)
-class Capacity:
+class Capacity(NamedTuple):
     """How an engine shares the cache budget (its Engine.capacity): what the plan reports
     beside the budget."""
 
@@ -93,8 +85,7 @@ class Capacity:
     running_cap: int | None
 
 
-@dataclass(frozen=True)
-class Plan:
+class Plan(NamedTuple):
     stack: str
     engine: str
     tensor_parallel: int
@@ -119,4 +110,12 @@ class Plan:
 
     def as_json(self) -> dict[str, Any]:
         """Every field, nested ones as mappings (what `plan --json` prints)."""
-        return dataclasses.asdict(self)
+        return as_json(self)
+
+
+def as_json(record: NamedTuple) -> dict[str, Any]:
+    """A record's fields by name, records within it as mappings too, in field order."""
+    return {
+        name: as_json(value) if hasattr(value, "_asdict") else value
+        for name, value in record._asdict().items()
+    }

@@ -5,15 +5,14 @@ as a Compose project. A second renderer (Kubernetes) maps the same object onto i
 without re-deriving anything: every figure and name is decided here. Secrets are references to
 the variable that holds them where the stack is started, never values.
 
-A deployment has one server today (the HTTP server). Multi-node layouts add servers (ranks
+Immutable records (NamedTuple rather than dataclasses, whose generated methods cost each CLI
+start about a millisecond a class). A deployment has one server today (the HTTP server). Multi-node layouts add servers (ranks
 that serve no HTTP, hence no port and no health), which is why `servers` is a tuple.
 """
 
-from __future__ import annotations
-
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal
+from types import MappingProxyType
+from typing import Literal, NamedTuple
 
 # Labels ling_compose puts on what it runs (containers, volumes), so that `status` finds a stack
 # and probes it whoever started it (`docker compose up` too), and `up` can compare the engine's
@@ -29,8 +28,7 @@ LC_HEALTH_PATH = f"{LABEL_PREFIX}.health-path"
 LC_ROLE = f"{LABEL_PREFIX}.role"
 
 
-@dataclass(frozen=True)
-class SecretRef:
+class SecretRef(NamedTuple):
     """A secret the server reads, named by the environment variable that holds it."""
 
     variable: str
@@ -44,18 +42,16 @@ RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 Value = str | SecretRef
 
 
-@dataclass(frozen=True)
-class ImageBuild:
+class ImageBuild(NamedTuple):
     """Build the image instead of pulling it: from a git URL (a llama.cpp fork) or a folder."""
 
     context: str
     dockerfile: str | None = None
     target: str | None = None
-    args: Mapping[str, str] = field(default_factory=dict)
+    args: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Port:
+class Port(NamedTuple):
     """The port the server listens on in its container, and where it is published."""
 
     container: int
@@ -69,8 +65,7 @@ class Port:
         return f"http://{host}:{self.host}"
 
 
-@dataclass(frozen=True)
-class Health:
+class Health(NamedTuple):
     """Readiness: the server is ready when GET `path` on `port` answers 200 (and it then lists
     the served model under /v1/models); before that it refuses connections or answers 503,
     as its engine does while it loads. The probe runs every `interval_s`, may take
@@ -85,8 +80,7 @@ class Health:
     start_period_s: int
 
 
-@dataclass(frozen=True)
-class Mount:
+class Mount(NamedTuple):
     """A file or folder of the host, mounted into the server (a local model file)."""
 
     source: str  # absolute host path
@@ -94,27 +88,24 @@ class Mount:
     read_only: bool = True
 
 
-@dataclass(frozen=True)
-class CacheVolume:
+class CacheVolume(NamedTuple):
     """Persistent storage the server writes (downloaded weights, compile caches)."""
 
     name: str
     target: str
-    labels: Mapping[str, str] = field(default_factory=dict)
+    labels: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class SharedMemory:
+class SharedMemory(NamedTuple):
     """What NCCL between tensor-parallel ranks needs: the host's IPC namespace and no locked-
     memory limit, or (one GPU) a /dev/shm of `size`."""
 
     host_ipc: bool
     size: str | None
-    ulimits: Mapping[str, int] = field(default_factory=dict)
+    ulimits: Mapping[str, int] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Server:
+class Server(NamedTuple):
     """One server process (one container)."""
 
     role: str  # "server": the one that serves HTTP
@@ -133,8 +124,7 @@ class Server:
     labels: Mapping[str, str]
 
 
-@dataclass(frozen=True)
-class ServerDescription:
+class ServerDescription(NamedTuple):
     """Everything a renderer needs to run one stack."""
 
     name: str  # the deployment's name (ling-<profile>): Compose project, Kubernetes app

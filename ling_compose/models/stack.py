@@ -1,8 +1,5 @@
 """Stack models: what a user writes (ProfileSpec) and what it resolves to (Stack)."""
 
-from __future__ import annotations
-
-import ipaddress
 from typing import Annotated
 
 from pydantic import AfterValidator, Field
@@ -33,6 +30,8 @@ EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
 def check_bind_address(value: str) -> str:
     """An IP address, as Docker's port publishing needs (compose-go validation.go
     checkIPAddress: "invalid ip address"); `localhost` is a name, not an address."""
+    import ipaddress  # at validation, not at import: most commands never publish elsewhere
+
     try:
         ipaddress.ip_address(value)
     except ValueError:

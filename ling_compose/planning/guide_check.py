@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from ling_compose.models.stack import Stack
 from ling_compose.planning.alternatives import with_gpus
 from ling_compose.planning.fit import engine_of, make_plan
 
 
-@dataclass(frozen=True)
-class GuideVerdict:
+class GuideVerdict(NamedTuple):
     layout: str
     layout_fits: bool
     problems: list[str]
@@ -21,7 +18,7 @@ class GuideVerdict:
     speed_possible: bool | None
 
     def as_json(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self._asdict()
 
 
 def guide_stack(stack: Stack) -> Stack | None:

@@ -34,8 +34,6 @@ from hypothesis import strategies as st
 
 import ling_compose.cli
 from ling_compose import catalog
-from ling_compose.cli import COMMAND_MODULES
-from ling_compose.cli import runtime as runtime_cmds
 from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.engines.registry import CANNOT_SERVE
 from ling_compose.errors import EXIT_CODES
@@ -514,8 +512,6 @@ def fake_runtime() -> Iterator[list[FakeRuntime]]:
         return made[-1]
 
     with pytest.MonkeyPatch.context() as mp:
-        if runtime_cmds not in COMMAND_MODULES:
-            mp.setattr(ling_compose.cli, "COMMAND_MODULES", [*COMMAND_MODULES, runtime_cmds])
         mp.setattr(api, "default_runtime", default_runtime)
         yield made
 

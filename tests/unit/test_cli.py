@@ -7,7 +7,25 @@ import stat
 import pytest
 import yaml
 
-from ling_compose.cli import main
+from ling_compose.cli import COMMANDS, build_parser, main
+
+
+def _commands(parser: object) -> list[str]:
+    return list(parser._subparsers._group_actions[0].choices)  # type: ignore[attr-defined]
+
+
+def test_the_command_table_names_what_each_module_registers():
+    assert _commands(build_parser()) == list(COMMANDS)  # and in --help's order
+    for command, module in COMMANDS.items():
+        alone = _commands(build_parser(command))
+        assert command in alone
+        assert all(COMMANDS[other] == module for other in alone)
+
+
+def test_an_unknown_command_is_refused_with_every_command_listed(capsys):
+    assert main(["rendr", "h100-fp8"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'rendr'" in err and all(f"'{c}'" in err for c in COMMANDS)
 
 
 def test_render_prints_yaml_to_stdout_only(capsys):

@@ -165,11 +165,7 @@ def test_more_slots_on_llamacpp_change_the_planned_kv_buffer():
 
 def test_cli_status_prints_the_report_and_warns_where_the_engine_differs(monkeypatch, capsys):
     import ling_compose.cli
-    from ling_compose.cli import COMMAND_MODULES
-    from ling_compose.cli import runtime as runtime_cmds
 
-    if runtime_cmds not in COMMAND_MODULES:
-        monkeypatch.setattr(ling_compose.cli, "COMMAND_MODULES", [*COMMAND_MODULES, runtime_cmds])
     compiled = compile_stack(load_stack("h100-fp8"))
     labels = {**api.resolve_spec(compiled.project, environ={}).containers[0].labels}
     planned = planned_from_metadata(compiled.project.metadata)

@@ -9,8 +9,6 @@ from pathlib import Path
 import pytest
 
 import ling_compose.cli
-from ling_compose.cli import COMMAND_MODULES
-from ling_compose.cli import runtime as runtime_cmds
 from ling_compose.models.compose import ComposeProject, NamedVolume, Service
 from ling_compose.runtime import down, up
 from ling_compose.runtime.base import ContainerState, Progress, SilentProgress
@@ -158,8 +156,6 @@ def test_down_keeps_volumes_unless_asked() -> None:
 # -- CLI, no engine ---------------------------------------------------------------------------------
 @pytest.fixture
 def main(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    if runtime_cmds not in COMMAND_MODULES:
-        monkeypatch.setattr(ling_compose.cli, "COMMAND_MODULES", [*COMMAND_MODULES, runtime_cmds])
     return ling_compose.cli.main
 
 
