@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ling_compose.cli.flag_types import SECONDS, http_url, seconds_up_to, whole_number_in
+from ling_compose.cli.flag_types import (
+    SECONDS,
+    add_docker_host,
+    api_key_from,
+    http_url,
+    seconds_up_to,
+    whole_number_in,
+)
 from ling_compose.cli.stack_args import (
     add_stack_arguments,
     compiled_from_args,
@@ -143,12 +149,7 @@ def register(sub: Sub) -> None:
         metavar="FILE",
         help="with PROFILE: variables for ${VAR} (the API key), as for `up`",
     )
-    parser.add_argument(
-        "--docker-host",
-        metavar="URL",
-        default=None,
-        help="Docker engine to use (default: DOCKER_HOST or the local socket)",
-    )
+    add_docker_host(parser)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.set_defaults(func=run_bench)
 
@@ -202,13 +203,7 @@ def run_bench(args: argparse.Namespace) -> int:
         model = args.model or model
     else:
         url, model = args.url, args.model
-        api_key = None
-        if args.api_key_env:
-            api_key = os.environ.get(args.api_key_env)
-            if not api_key:
-                raise UsageError(
-                    f"{args.api_key_env} is not set", hint=f"export {args.api_key_env}=..."
-                )
+        api_key = api_key_from(args.api_key_env)
         if profile is not None:
             plan = compiled_from_args(args).plan
     config = bench_mod.BenchConfig(

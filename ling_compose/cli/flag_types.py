@@ -1,12 +1,16 @@
-"""argparse value types with bounds for the flags that are not overrides (those take theirs
-from models/overrides.py): argparse names the flag, and cli.main turns it into exit 2."""
+"""The flags that are not stack overrides (those come from models/overrides.py): value types
+with bounds (argparse names the flag, and cli.main turns a refusal into exit 2), and the flags
+several commands share."""
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
 import urllib.parse
 from collections.abc import Callable
+
+from ling_compose.errors import UsageError
 
 
 def show_number(value: float) -> str:
@@ -83,3 +87,22 @@ def env_var_name(text: str) -> str:
     if not text or "=" in text or "\0" in text:
         raise argparse.ArgumentTypeError(f"{text!r} is not an environment variable name")
     return text
+
+
+def add_docker_host(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--docker-host",
+        metavar="URL",
+        default=None,
+        help="Docker engine to use (default: DOCKER_HOST or the local socket)",
+    )
+
+
+def api_key_from(variable: str | None) -> str | None:
+    """The API key in the environment variable `--api-key-env` names (None: none named)."""
+    if not variable:
+        return None
+    key = os.environ.get(variable)
+    if not key:
+        raise UsageError(f"{variable} is not set", hint=f"export {variable}=...")
+    return key

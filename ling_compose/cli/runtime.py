@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ling_compose.cli.flag_types import SECONDS, env_var_name, http_url, whole_number_in
+from ling_compose.cli.flag_types import (
+    SECONDS,
+    add_docker_host,
+    api_key_from,
+    env_var_name,
+    http_url,
+    whole_number_in,
+)
 from ling_compose.cli.stack_args import (
     add_stack_arguments,
     compiled_from_args,
@@ -36,15 +42,6 @@ def register(sub: Sub) -> None:
     _register_smoke(sub)
 
 
-def _engine_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--docker-host",
-        metavar="URL",
-        default=None,
-        help="Docker engine to use (default: DOCKER_HOST or the local socket)",
-    )
-
-
 def _project_args(parser: argparse.ArgumentParser, short_file: bool = True) -> None:
     parser.add_argument(
         "project",
@@ -59,7 +56,7 @@ def _project_args(parser: argparse.ArgumentParser, short_file: bool = True) -> N
         metavar="FILE",
         help="a docker-compose.yml ling_compose rendered (names the project)",
     )
-    _engine_arg(parser)
+    add_docker_host(parser)
 
 
 # -- up -----------------------------------------------------------------------------------------
@@ -109,7 +106,7 @@ def _register_up(sub: Sub) -> None:
         "the process environment wins",
     )
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    _engine_arg(parser)
+    add_docker_host(parser)
     parser.set_defaults(func=run_up)
 
 
@@ -345,13 +342,7 @@ def _register_smoke(sub: Sub) -> None:
 
 
 def run_smoke(args: argparse.Namespace) -> int:
-    api_key = None
-    if args.api_key_env:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise UsageError(
-                f"{args.api_key_env} is not set", hint=f"export {args.api_key_env}=..."
-            )
+    api_key = api_key_from(args.api_key_env)
     report = api.smoke(
         args.url, args.model, api_key=api_key, engine=args.engine, timeout_s=args.timeout
     )

@@ -91,16 +91,10 @@ class SGLang(base.Engine):
     state_note = "fp32, sglang's default"
     cache_pool = "split"
 
-    parser_rules = lint.ParserRules(
-        abbreviations=True,
-        underscores=False,
-        equals_form=True,
-        value_may_look_like_option=False,
-        dotted_json=False,
+    # A plain ArgumentParser (srt/server_args.py prepare_server_args).
+    parser_rules = lint.ARGPARSE._replace(
         value_checks={
-            "int": lint.INTEGER,
-            "float": lint.NUMBER,
-            "json": lint.JSON,
+            **lint.ARGPARSE.value_checks,
             "human_readable_int": _HUMAN_INT,
             "parse_cuda_graph_config_arg": lint.json_object,
         },

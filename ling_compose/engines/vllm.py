@@ -84,16 +84,12 @@ class VLLM(base.Engine):
     cache_pool = "shared"
     tensor_parallel_sizes = TENSOR_PARALLEL
 
-    parser_rules = lint.ParserRules(
-        abbreviations=True,
+    # FlexibleArgumentParser: `_` read as `-` in option names, `--json-opt.key value`, -O3.
+    parser_rules = lint.ARGPARSE._replace(
         underscores=True,
-        equals_form=True,
-        value_may_look_like_option=False,
         dotted_json=True,
         value_checks={
-            "int": lint.INTEGER,
-            "float": lint.NUMBER,
-            "json": lint.JSON,
+            **lint.ARGPARSE.value_checks,
             "json|str": lint.json_or_text,
             "optional[int]": lint.optional(lint.INTEGER),
             "optional[float]": lint.optional(lint.NUMBER),

@@ -451,3 +451,15 @@ def stoi(value: str) -> str | None:
     if match.end() != len(value):
         return f"~llama.cpp reads it as {int(match.group())} and ignores the rest"
     return None
+
+
+# Python's argparse as it reads argv by default (allow_abbrev, `--opt=value`, a value never an
+# option) and converts the plain types; vLLM's and SGLang's rules start from it.
+ARGPARSE = ParserRules(
+    abbreviations=True,
+    underscores=False,
+    equals_form=True,
+    value_may_look_like_option=False,
+    dotted_json=False,
+    value_checks=MappingProxyType({"int": INTEGER, "float": NUMBER, "json": JSON}),
+)

@@ -251,9 +251,7 @@ class DockerRuntime:
         return True
 
     def networks(self, project: str) -> list[str]:
-        with _engine("listing networks"):
-            found = self.client.networks.list(filters={"label": f"{COMPOSE_PROJECT}={project}"})
-        return sorted(str(n.name) for n in found)
+        return self._of_project("networks", self.client.networks, project)
 
     def remove_network(self, name: str) -> None:
         with suppress(NotFound), _engine(f"removing network {name}"):
@@ -262,9 +260,14 @@ class DockerRuntime:
                     net.remove()
 
     def volumes(self, project: str) -> list[str]:
-        with _engine("listing volumes"):
-            found = self.client.volumes.list(filters={"label": f"{COMPOSE_PROJECT}={project}"})
-        return sorted(str(v.name) for v in found)
+        return self._of_project("volumes", self.client.volumes, project)
+
+    @staticmethod
+    def _of_project(what: str, collection: Any, project: str) -> list[str]:
+        """Names of the networks or volumes labelled as the project's, sorted."""
+        with _engine(f"listing {what}"):
+            found = collection.list(filters={"label": f"{COMPOSE_PROJECT}={project}"})
+        return sorted(str(item.name) for item in found)
 
     def remove_volume(self, name: str) -> None:
         with suppress(NotFound), _engine(f"removing volume {name}"):

@@ -77,14 +77,7 @@ class Toy(Engine):
     state_bytes_per_value = 2
     state_note = "bf16, toy's"
     cache_pool = "shared"
-    parser_rules = lint.ParserRules(
-        abbreviations=False,
-        underscores=False,
-        equals_form=True,
-        value_may_look_like_option=False,
-        dotted_json=False,
-        value_checks={"int": lint.INTEGER},
-    )
+    parser_rules = lint.ARGPARSE._replace(abbreviations=False)
     tool_call_parsers = MappingProxyType({("hermes_json", "1.0"): "hermes"})
     report_figures = (ReportFigure("kv_cache_gib", "KV cache", "GiB"),)
     tool_call_hint = "the toy parses tool calls with --tool-parser hermes"
