@@ -20,7 +20,7 @@ from typing import Any, Literal
 
 from ling_compose.plan import Plan
 
-ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text"]
+ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text", "empty"]
 
 
 @dataclass
@@ -50,7 +50,10 @@ class RequestResult:
     @property
     def tpot_s(self) -> float | None:
         tokens = self.output_tokens
-        if self.ttft_s is None or self.last_output_s is None or tokens < 2:
+        # It needs two output chunks: with one, the time between them is 0 whatever the token
+        # count, and servers count tokens that send no chunk (llama-server b11434 answers
+        # "Hello" then its end-of-generation token: 1 chunk, 2 completion tokens).
+        if self.ttft_s is None or self.last_output_s is None or min(tokens, self.output_chunks) < 2:
             return None
         return (self.last_output_s - self.ttft_s) / (tokens - 1)
 
@@ -58,7 +61,8 @@ class RequestResult:
 def classify_tool_calls(calls: Sequence[Mapping[str, Any]], content: str) -> ToolOutcome:
     """How an answer to a request with tools came back: structured `tool_calls` whose arguments
     all parse as JSON objects, structured ones with broken arguments, a tool call written as
-    text (the server's tool-call parser did not run or did not match), or a plain text answer."""
+    text (the server's tool-call parser did not run or did not match), a plain text answer, or
+    none at all (the model ended its turn at once)."""
     if calls:
         for call in calls:
             fn = call.get("function") or {}
@@ -72,7 +76,7 @@ def classify_tool_calls(calls: Sequence[Mapping[str, Any]], content: str) -> Too
     # The model writes its calls as Hermes-style <tool_call> JSON (shared/facts/backends.md).
     if "<tool_call>" in content or ('"name"' in content and '"arguments"' in content):
         return "text_call"
-    return "text"
+    return "text" if content.strip() else "empty"
 
 
 class StreamTally:
@@ -86,6 +90,7 @@ class StreamTally:
         self._last: float | None = None
         self._content = ""
         self._calls: dict[int, dict[str, Any]] = {}
+        self._finished = False  # a choice came with its finish_reason
 
     def feed(self, at_s: float, event: Mapping[str, Any]) -> None:
         usage = event.get("usage")
@@ -97,6 +102,7 @@ class StreamTally:
                 self.result.usage_prompt_tokens = usage["prompt_tokens"]
         carried = False
         for choice in event.get("choices") or []:
+            self._finished = self._finished or bool((choice or {}).get("finish_reason"))
             delta = (choice or {}).get("delta") or {}
             text = delta.get("content") or ""
             reasoning = delta.get("reasoning_content") or delta.get("reasoning") or ""
@@ -122,14 +128,18 @@ class StreamTally:
         r.last_output_s = at_s
 
     def finish(self, at_s: float, done: bool) -> RequestResult:
-        """The result once the stream ended at `at_s`; `done`: it ended with `data: [DONE]`."""
+        """The result once the stream ended at `at_s`; `done`: it ended with `data: [DONE]`.
+
+        A stream that ends its choice (a finish_reason) without output is an empty answer, not
+        a failure: the model ended its turn at once, as a real model may (the same answer not
+        streamed is a 200 with empty content)."""
         r = self.result
         r.e2e_s = at_s
         if self._tools:
             r.tool_outcome = classify_tool_calls(list(self._calls.values()), self._content)
         if not done:
             r.error = "the stream ended without data: [DONE]"
-        elif r.output_chunks == 0:
+        elif r.output_chunks == 0 and not self._finished:
             r.error = "the stream carried no output"
         else:
             r.ok = True

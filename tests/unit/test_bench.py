@@ -96,6 +96,36 @@ def test_tally_failures_name_what_went_wrong():
     assert not result.ok and result.error == "the stream carried no output"
 
 
+def _finish(reason):
+    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+
+
+def test_an_answer_that_ends_at_once_is_empty_not_failed():
+    # What llama-server b11434 streams when the tiny test model's first token ends its turn.
+    tally = StreamTally(tools=True)
+    tally.feed(0.1, _chunk(role="assistant", content=None))
+    tally.feed(0.2, _finish("stop"))
+    tally.feed(0.2, {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 1}})
+    r = tally.finish(0.3, done=True)
+    assert r.ok and r.error == ""
+    assert r.ttft_s is None and r.tpot_s is None and r.output_tokens == 1
+    assert r.tool_outcome == "empty"
+    # Not streamed, the same answer is a message with empty content: the same outcome.
+    assert classify_tool_calls([], "") == "empty"
+
+
+def test_one_output_chunk_gives_no_time_per_token():
+    # "Hello" then the end-of-generation token: 2 completion tokens, 1 chunk, nothing to time.
+    tally = StreamTally()
+    tally.feed(0.2, _chunk(content="Hello"))
+    tally.feed(0.2, _finish("stop"))
+    tally.feed(0.2, {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 2}})
+    r = tally.finish(0.3, done=True)
+    assert r.ok and r.ttft_s == 0.2 and r.output_tokens == 2
+    assert r.tpot_s is None  # not (0.2 - 0.2) / (2 - 1) = 0
+    assert summarise(1, [r], wall_s=0.3).tpot_s is None
+
+
 def test_tally_joins_streamed_tool_calls():
     tally = StreamTally(tools=True)
     head = {"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}
