@@ -138,10 +138,11 @@ def test_bench_table_prints_sane_latencies_of_the_real_stream(
 def test_bench_tools_against_the_real_parser_reports_what_the_model_did(
     served: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """The tiny model under llama-server's default sampling (temperature 0.8, a random seed)
-    mostly answers "Hello" with `tool_choice: "auto"`; now and then it opens a call that
-    max_tokens cuts, or ends its turn at once. Which, varies from run to run: what is checked is
-    that every answer is accounted for, and the token counts against the server's."""
+    """The tiny model under llama-server's default sampling (temperature 0.8, a random seed:
+    b11434 common/common.h) mostly answers "Hello" with `tool_choice: "auto"`; now and then it
+    opens a call that max_tokens cuts, or ends its turn at once. Which, varies from run to run:
+    what is checked is that every answer is accounted for, and the token counts against the
+    server's."""
     before = server_counters(served)
     args = ["--url", served, "--workload", "tools", "--concurrency", "1,2", "--requests", "4"]
     data = bench_json(capsys, *args, "--output-tokens", "24", "--warmup", "0")
