@@ -121,17 +121,22 @@ def test_bench_table_prints_sane_latencies_of_the_real_stream(
     served: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     argv = ["bench", "--url", served, "--concurrency", "1,2", "--requests", "3"]
-    argv += ["--input-tokens", "32", "--output-tokens", "8"]
+    argv += ["--input-tokens", "32", "--output-tokens", str(OUTPUT_TOKENS)]
     assert main(argv) == 0
     out, err = capsys.readouterr()
-    assert "bench: concurrency 2: 3 ok, 0 failed" in err
+    assert "bench: concurrency 2: 3 ok, 0 failed" in err, err
     rows = {line.split("  ")[0]: line for line in out.splitlines()}
     for label in ("TTFT ms p50/p90/p99", "ITL ms p50/p90/p99", "TPOT ms p50/p90/p99"):
         cells = re.findall(r"([\d.]+) / ([\d.]+) / ([\d.]+)", rows[label])
         assert len(cells) == 2, rows[label]  # c=1 and c=2
         for cell in cells:
             p50, p90, p99 = map(float, cell)
-            assert 0 < p50 <= p90 <= p99, rows[label]
+            assert 0 <= p50 <= p90 <= p99 and p99 > 0, rows[label]
+            # ITL may print 0.0: on 2 busy cores chunks of the real server can arrive several
+            # at once (seen: "0.0 / 0.0 / 3.3" at c=2), gaps under the table's 0.05 ms. The
+            # JSON test above checks every figure positive, to the microsecond.
+            if not label.startswith("ITL"):
+                assert p50 > 0, rows[label]
     assert "note: output tokens: the server's usage.completion_tokens for every request" in out
 
 
