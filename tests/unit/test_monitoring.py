@@ -12,7 +12,7 @@ from ling_compose.backends import llamacpp, sglang, vllm
 from ling_compose.compose import render_yaml
 from ling_compose.compose_check import check_compose
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import ComposeProject, PortMapping, Service
+from ling_compose.models.compose import ComposeProject, Config, PortMapping, Service
 from ling_compose.monitoring import dashboard, prometheus
 from ling_compose.monitoring.metrics import CATALOGUE, EngineMetrics, metrics_for
 from ling_compose.monitoring.services import (
@@ -245,3 +245,19 @@ def test_header_says_what_is_scraped_and_where_grafana_is() -> None:
     assert "with the API key from LING_KEY" in header
     assert "http://127.0.0.1:3300" in header and GRAFANA_PASSWORD_ENV in header
     assert "UNVERIFIED" in header
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["a: 1\nb: [$x]\n", "  indented first\nline", "trailing space \nx\n", "x\n\n\n", "one line"],
+)
+def test_config_content_reads_back_exactly_and_multi_line_text_is_a_literal_block(
+    content: str,
+) -> None:
+    project = ComposeProject(
+        name="x", services={"s": Service(image="i:1")}, configs={"c": Config(content=content)}
+    )
+    text = render_yaml(project)
+    assert ComposeProject.from_compose(yaml.safe_load(text)).configs["c"].content == content
+    if content == "a: 1\nb: [$x]\n":
+        assert "content: |\n      a: 1\n      b: [$$x]\n" in text
