@@ -197,7 +197,7 @@ class FileGrant(StrictModel):
 
 
 class Config(StrictModel):
-    """A top-level config with its content inline (Compose v2.23 and later), so a single
+    """A top-level config with its content inline (Docker Compose 2.23.1 and later), so a single
     compose file carries the files its services read."""
 
     content: str = Field(description="The file's text as the container sees it")

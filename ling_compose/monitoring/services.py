@@ -1,7 +1,8 @@
 """The prometheus and grafana services that `render --with-monitoring` adds to a stack (pure).
 
 Everything they read travels in the compose file itself, as top-level `configs:` with inline
-`content:` (Compose v2.23 and later; the Compose Specification schema vendored in
+`content:` (Docker Compose 2.23.1 and later: docs.docker.com/reference/compose-file/configs;
+compose-spec/compose-go PR 484; the Compose Specification schema vendored in
 flags/compose-spec.json has it), so `render -o FILE` stays one file. A server API key reaches
 Prometheus as a Compose secret taken from the same environment variable the server reads: no
 value is ever written. Both services publish on loopback only, keep their data in named
