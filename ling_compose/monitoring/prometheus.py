@@ -40,20 +40,9 @@ def scrape_job(
     return job_config
 
 
-def prometheus_config(
-    metrics: EngineMetrics,
-    target: str,
-    *,
-    job: str,
-    interval_s: int = DEFAULT_SCRAPE_INTERVAL_S,
-    api_key_file: str | None = None,
-) -> dict[str, Any]:
-    """A whole prometheus.yml scraping one server (see scrape_job); no rules, no alerts."""
-    return {
-        "scrape_configs": [
-            scrape_job(metrics, target, job=job, interval_s=interval_s, api_key_file=api_key_file)
-        ],
-    }
+def prometheus_config(*jobs: dict[str, Any]) -> dict[str, Any]:
+    """A whole prometheus.yml with these scrape jobs (scrape_job); no rules, no alerts."""
+    return {"scrape_configs": list(jobs)}
 
 
 def dump(config: dict[str, Any]) -> str:

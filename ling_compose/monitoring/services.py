@@ -152,7 +152,7 @@ def monitoring_services(
     _loopback(bind, "Prometheus")
     _loopback(bind, "Grafana")
     needs_key = api_key_env is not None and metrics.needs_api_key
-    scrape = prom.prometheus_config(
+    scrape = prom.scrape_job(
         metrics,
         f"{server_service}:{container_port}",
         job=server_service,
@@ -161,7 +161,7 @@ def monitoring_services(
     )
     board = dash.dashboard(metrics, title or f"ling_compose: {engine} {version}")
     configs = {
-        "prometheus-config": Config(content=prom.dump(scrape)),
+        "prometheus-config": Config(content=prom.dump(prom.prometheus_config(scrape))),
         "grafana-datasource": Config(
             content=prom.dump(
                 dash.datasource_provisioning(

@@ -39,7 +39,7 @@ from ling_compose.monitoring.metrics import EngineMetrics, Measure, metrics_for
 from ling_compose.runtime import down, up
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
-from tests.e2e.conftest import MODEL, ProjectFactory, free_port, make_project
+from tests.e2e.conftest import MODEL, ProjectFactory, free_port, make_project, serve_standin
 from tests.e2e.standins import build
 from tests.external import compose, prometheus_binary
 
@@ -173,17 +173,8 @@ def _serve(
     extra_args: list[str],
     env: dict[str, str],
 ) -> str:
-    result = up(
-        project(backend, extra_args=extra_args, env={"STANDIN_TOKEN_SECONDS": str(TOKEN_S), **env}),
-        runtime=runtime,
-        progress=QUIET,
-        environ={},
-        smoke_test=False,
-        timeout_s=60,
-        poll_s=0.2,
-    )
-    assert result.endpoint is not None
-    return result.endpoint
+    env = {"STANDIN_TOKEN_SECONDS": str(TOKEN_S), **env}
+    return serve_standin(project(backend, extra_args=extra_args, env=env), runtime)
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -201,11 +192,13 @@ def test_prometheus_scrapes_the_engines_names_and_promql_returns_what_was_served
         key_file.write_text(KEY)
     target = url.removeprefix("http://")
     config = prom.prometheus_config(
-        metrics,
-        target,
-        job="server",
-        interval_s=SCRAPE_S,
-        api_key_file=str(key_file) if key_file else None,
+        prom.scrape_job(
+            metrics,
+            target,
+            job="server",
+            interval_s=SCRAPE_S,
+            api_key_file=str(key_file) if key_file else None,
+        )
     )
     with running_prometheus(config, tmp_path / "prometheus") as prom_url:
         found = wait_until(lambda: target_up(prom_url), 20, f"{target} scraped")
@@ -420,11 +413,13 @@ def test_the_real_llama_server_writes_every_name_listed_and_prometheus_reads_the
         key_file = tmp_path / "api-key"
         key_file.write_text(KEY)
         config = prom.prometheus_config(
-            metrics,
-            f"127.0.0.1:{port}",
-            job="server",
-            interval_s=SCRAPE_S,
-            api_key_file=str(key_file),
+            prom.scrape_job(
+                metrics,
+                f"127.0.0.1:{port}",
+                job="server",
+                interval_s=SCRAPE_S,
+                api_key_file=str(key_file),
+            )
         )
         with running_prometheus(config, tmp_path / "prometheus") as prom_url:
             wait_until(lambda: target_up(prom_url), 20, "the real server scraped")

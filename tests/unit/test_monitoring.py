@@ -128,7 +128,9 @@ def test_prometheus_config_sends_the_key_file_only_where_the_endpoint_needs_it()
         )
         assert "authorization" not in job  # their /metrics stays open with --api-key
     config = prometheus.prometheus_config(
-        metrics_for("llamacpp", "b11434"), "server:8080", job="server", api_key_file="/k"
+        prometheus.scrape_job(
+            metrics_for("llamacpp", "b11434"), "server:8080", job="server", api_key_file="/k"
+        )
     )
     (job,) = config["scrape_configs"]
     assert job["authorization"] == {"type": "Bearer", "credentials_file": "/k"}
