@@ -72,6 +72,7 @@ class EngineMetrics:
     version: str
     path: str
     enabled_by: str | None  # the server flag without which there is no endpoint; None: always
+    disabled_by: tuple[str, ...]  # server flags that leave the endpoint without these metrics
     needs_api_key: bool  # with --api-key set, the endpoint asks for it (Bearer) too
     endpoint_source: str  # where the three facts above were read
     metrics: tuple[Metric, ...]
@@ -95,6 +96,7 @@ VLLM = EngineMetrics(
     version="0.33.0",
     path="/metrics",
     enabled_by=None,
+    disabled_by=("--disable-log-stats",),
     needs_api_key=False,
     endpoint_source=(
         "vllm/entrypoints/serve/instrumentator/metrics.py L55-80 mounts /metrics on every "
@@ -192,6 +194,7 @@ SGLANG = EngineMetrics(
     version="0.5.23",
     path="/metrics",
     enabled_by="--enable-metrics",
+    disabled_by=(),
     needs_api_key=False,
     endpoint_source=(
         "sglang/srt/entrypoints/http_server.py L314-315 adds /metrics only with --enable-metrics; "
@@ -261,6 +264,7 @@ LLAMACPP = EngineMetrics(
     version="b11434",
     path="/metrics",
     enabled_by="--metrics",
+    disabled_by=(),
     needs_api_key=True,
     endpoint_source=_LLAMA_ENDPOINT,
     metrics=(
@@ -302,6 +306,7 @@ LLAMACPP_FORK = EngineMetrics(
     version="b9049-lj-70bfa23",
     path="/metrics",
     enabled_by="--metrics",
+    disabled_by=(),
     needs_api_key=True,
     endpoint_source=f"{_FORK}: the same --metrics error; server-http.cpp of b9049's time (UNVERIFIED at the fork)",
     metrics=tuple(

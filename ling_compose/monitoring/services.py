@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ling_compose.errors import ConfigError
@@ -42,7 +43,7 @@ from ling_compose.models.compose import (
 from ling_compose.models.stack import check_bind_address
 from ling_compose.monitoring import dashboard as dash
 from ling_compose.monitoring import prometheus as prom
-from ling_compose.monitoring.metrics import metrics_for
+from ling_compose.monitoring.metrics import EngineMetrics, metrics_for
 
 PROMETHEUS_IMAGE = "prom/prometheus:v3.13.2"
 GRAFANA_IMAGE = "grafana/grafana:12.4.3"
@@ -132,6 +133,21 @@ def _loopback(bind: str, who: str) -> str:
     return bind
 
 
+def _check_server_command(metrics: EngineMetrics, command: Sequence[str]) -> None:
+    where = f"monitoring: the {metrics.engine} {metrics.version} server"
+    if metrics.enabled_by is not None and metrics.enabled_by not in command:
+        raise ConfigError(
+            f"{where} has no {metrics.path} without {metrics.enabled_by}",
+            hint=f"add {metrics.enabled_by} to its command",
+        )
+    emptying = [flag for flag in metrics.disabled_by if flag in command]
+    if emptying:
+        raise ConfigError(
+            f"{where} records no metrics with {', '.join(emptying)}: the dashboard would stay empty",
+            hint=f"remove {', '.join(emptying)} (e.g. from --extra-arg), or render without monitoring",
+        )
+
+
 def monitoring_services(
     engine: str,
     version: str,
@@ -144,11 +160,15 @@ def monitoring_services(
     grafana_port: int = GRAFANA_PORT,
     scrape_interval_s: int = prom.DEFAULT_SCRAPE_INTERVAL_S,
     title: str | None = None,
+    server_command: Sequence[str] | None = None,
 ) -> Monitoring:
     """Prometheus scraping SERVER_SERVICE:CONTAINER_PORT on the project network, and Grafana
     with its data source and the engine's dashboard provisioned. API_KEY_ENV: the variable that
-    holds the server's API key, when the server has one."""
+    holds the server's API key, when the server has one. SERVER_COMMAND, when given, is checked
+    for the flag that turns the endpoint on and for flags that empty it."""
     metrics = metrics_for(engine, version)  # refuses versions whose names were not read
+    if server_command is not None:
+        _check_server_command(metrics, server_command)
     _loopback(bind, "Prometheus")
     _loopback(bind, "Grafana")
     needs_key = api_key_env is not None and metrics.needs_api_key

@@ -9,9 +9,10 @@ import pytest
 import yaml
 
 from ling_compose.backends import llamacpp, sglang, vllm
-from ling_compose.compose import render_yaml
+from ling_compose.compose import compile_stack, render_yaml
 from ling_compose.compose_check import check_compose
 from ling_compose.errors import ConfigError
+from ling_compose.loader import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject, Config, PortMapping, Service
 from ling_compose.monitoring import dashboard, prometheus
 from ling_compose.monitoring.metrics import CATALOGUE, EngineMetrics, metrics_for
@@ -20,6 +21,7 @@ from ling_compose.monitoring.services import (
     Monitoring,
     monitoring_services,
 )
+from ling_compose.validate import validate_file
 
 # PromQL words that are not metric names: operators and the modifiers before a label list.
 _KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"}
@@ -263,3 +265,51 @@ def test_config_content_reads_back_exactly_and_multi_line_text_is_a_literal_bloc
     assert ComposeProject.from_compose(yaml.safe_load(text)).configs["c"].content == content
     if content == "a: 1\nb: [$x]\n":
         assert "content: |\n      a: 1\n      b: [$$x]\n" in text
+
+
+def _with_monitoring(profile: str, extra_args: list[str] | None = None) -> ComposeProject:
+    """A built-in profile compiled as render compiles it, with monitoring added as the compose
+    compiler will add it (from the compiled server's engine, version, port and command)."""
+    compiled = compile_stack(load_stack(profile, Overrides(extra_args=extra_args or [])))
+    meta = compiled.project.metadata
+    server = compiled.project.services[meta["service"]]
+    mon = monitoring_services(
+        meta["engine"],
+        meta["engine_version"],
+        server_service=meta["service"],
+        container_port=server.ports[0].container_port,
+        api_key_env=compiled.stack.serving.api_key_env,
+        server_command=server.command,
+    )
+    return mon.add_to(compiled.project)
+
+
+@pytest.mark.parametrize("profile", ["h100-fp8", "h200-bf16", "4090-int4"])
+def test_a_compiled_stack_with_monitoring_validates_and_only_the_server_is_linted(
+    profile: str,
+) -> None:
+    data = yaml.safe_load(render_yaml(_with_monitoring(profile)))
+    report = validate_file(data)
+    assert report.ok, [e for s in report.services for e in s.errors]
+    engines = {s.service: s.engine for s in report.services}
+    assert engines == {
+        "server": data["x-ling-compose"]["engine"],
+        "prometheus": None,
+        "grafana": None,
+    }
+
+
+def test_a_server_command_that_would_leave_the_dashboard_empty_is_refused() -> None:
+    with pytest.raises(ConfigError, match="records no metrics with --disable-log-stats"):
+        _with_monitoring("h100-fp8", ["--disable-log-stats"])
+    lc = metrics_for("llamacpp", "b11434")
+    with pytest.raises(ConfigError, match="has no /metrics without --metrics") as err:
+        monitoring_services(
+            "llamacpp",
+            lc.version,
+            server_service="server",
+            container_port=8080,
+            api_key_env=None,
+            server_command=["--model", "/m.gguf", "--jinja"],
+        )
+    assert err.value.hint == "add --metrics to its command"
