@@ -114,23 +114,20 @@ def required_env(name: str, what: str) -> str:
     return "${" + name + ":?set " + name + " to " + what + "}"
 
 
-def _loopback(bind: str, who: str) -> str:
+def _check_loopback(bind: str) -> None:
+    """Prometheus and Grafana stay on loopback: Prometheus has no login at all (its API and
+    targets are open to whoever reaches it), Grafana's would travel over plain HTTP."""
     try:
         check_bind_address(bind)
     except ValueError as err:
-        raise ConfigError(f"monitoring: {who} bind {bind!r}: {err}") from None
+        raise ConfigError(f"monitoring: bind {bind!r}: {err}") from None
     if not ipaddress.ip_address(bind).is_loopback:
         raise ConfigError(
-            f"monitoring: publishing {who} on {bind} exposes it to the network "
-            + (
-                "(Prometheus has no login: its API and targets are open to anyone who reaches it)"
-                if who == "Prometheus"
-                else "(its login page, over plain HTTP)"
-            ),
-            hint="bind it to 127.0.0.1 and reach it from elsewhere through an SSH tunnel "
+            f"monitoring: publishing Prometheus and Grafana on {bind} exposes them to the network "
+            "(Prometheus has no login; Grafana's would go over plain HTTP)",
+            hint="bind them to 127.0.0.1 and reach them from elsewhere through an SSH tunnel "
             "(ssh -L PORT:127.0.0.1:PORT HOST)",
         )
-    return bind
 
 
 def _check_server_command(metrics: EngineMetrics, command: Sequence[str]) -> None:
@@ -169,8 +166,7 @@ def monitoring_services(
     metrics = metrics_for(engine, version)  # refuses versions whose names were not read
     if server_command is not None:
         _check_server_command(metrics, server_command)
-    _loopback(bind, "Prometheus")
-    _loopback(bind, "Grafana")
+    _check_loopback(bind)
     needs_key = api_key_env is not None and metrics.needs_api_key
     scrape = prom.scrape_job(
         metrics,

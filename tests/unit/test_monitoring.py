@@ -190,7 +190,7 @@ def test_grafana_password_comes_from_the_environment_and_anonymous_access_is_off
 def test_a_non_loopback_bind_is_refused(bind: str) -> None:
     with pytest.raises(ConfigError) as err:
         _monitoring(bind=bind)
-    assert f"on {bind} exposes it to the network" in err.value.message
+    assert f"Prometheus and Grafana on {bind} exposes them to the network" in err.value.message
     assert err.value.hint is not None and "127.0.0.1" in err.value.hint
 
 
