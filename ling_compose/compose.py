@@ -214,14 +214,31 @@ def compile_stack(stack: Stack) -> Compiled:
     )
 
 
+class _ComposeDumper(yaml.SafeDumper):
+    """SafeDumper that writes multi-line strings (a config's inline file) as literal blocks,
+    line by line as the file reads, instead of one quoted line of escaped newlines."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
+    style = "|" if "\n" in text else None  # PyYAML falls back to quotes where | cannot hold it
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+_ComposeDumper.add_representer(str, _represent_str)
+
+
 def render_yaml(project: ComposeProject) -> str:
-    """Deterministic compose text: header comments, then the data via yaml.safe_dump."""
+    """Deterministic compose text: header comments, then the data via a safe YAML dumper."""
     # Header lines carry user text (description, guide note, fork URL): split at its line
     # breaks and escaped, each comment stays one comment and the file stays YAML.
     header = "".join(
         f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
     )
-    body = yaml.safe_dump(
-        project.to_compose(), sort_keys=False, default_flow_style=False, width=4096
+    body = yaml.dump(
+        project.to_compose(),
+        Dumper=_ComposeDumper,
+        sort_keys=False,
+        default_flow_style=False,
+        width=4096,
     )
     return header + body

@@ -168,6 +168,63 @@ class Build(StrictModel):
 PullPolicy = Literal["always", "never", "missing", "build", "if_not_present"]
 
 
+class FileGrant(StrictModel):
+    """A service's entry under `configs:` or `secrets:`: a top-level config or secret, written
+    into the container at `target` (Compose v2 copies it in before the container starts)."""
+
+    source: str = Field(pattern=r"^[a-zA-Z0-9._-]+$")
+    target: str = Field(pattern=r"^/", description="Absolute path in the container")
+    mode: str | None = Field(
+        default=None,
+        pattern=r"^0[0-7]{3}$",
+        description="Octal, as a string: YAML 1.2 would read a bare 0444 as decimal 444",
+    )
+
+    def to_compose(self) -> dict[str, str]:
+        out = {"source": self.source, "target": self.target}
+        if self.mode is not None:
+            out["mode"] = self.mode
+        return out
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> FileGrant:
+        mode = data.get("mode")
+        return cls(
+            source=str(data["source"]),
+            target=str(data["target"]),
+            mode=None if mode is None else str(mode),
+        )
+
+
+class Config(StrictModel):
+    """A top-level config with its content inline (Docker Compose 2.23.1 and later), so a single
+    compose file carries the files its services read."""
+
+    content: str = Field(description="The file's text as the container sees it")
+
+    def to_compose(self) -> dict[str, str]:
+        # Compose interpolates `${VAR}` in the whole file, `content:` included: `$$` is a `$`.
+        return {"content": self.content.replace("$", "$$")}
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> Config:
+        return cls(content=str(data["content"]).replace("$$", "$"))
+
+
+class Secret(StrictModel):
+    """A top-level secret whose value Compose takes from an environment variable at `up`
+    (the shell's, or .env's): the value never lands in the file."""
+
+    environment: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+    def to_compose(self) -> dict[str, str]:
+        return {"environment": self.environment}
+
+    @classmethod
+    def from_compose(cls, data: dict[str, Any]) -> Secret:
+        return cls(environment=str(data["environment"]))
+
+
 class Service(StrictModel):
     image: str
     build: Build | None = None
@@ -190,6 +247,8 @@ class Service(StrictModel):
     healthcheck: Healthcheck | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
     labels: dict[str, str] = Field(default_factory=dict)
+    configs: list[FileGrant] = Field(default_factory=list)
+    secrets: list[FileGrant] = Field(default_factory=list)
 
     @property
     def endpoint(self) -> str | None:
@@ -227,6 +286,10 @@ class Service(StrictModel):
         out["restart"] = self.restart
         if self.labels:
             out["labels"] = dict(self.labels)
+        if self.configs:
+            out["configs"] = [c.to_compose() for c in self.configs]
+        if self.secrets:
+            out["secrets"] = [s.to_compose() for s in self.secrets]
         return out
 
     @classmethod
@@ -253,6 +316,8 @@ class Service(StrictModel):
             else None,
             restart=data.get("restart", "unless-stopped"),
             labels={str(k): str(v) for k, v in (data.get("labels") or {}).items()},
+            configs=[FileGrant.from_compose(c) for c in data.get("configs") or []],
+            secrets=[FileGrant.from_compose(s) for s in data.get("secrets") or []],
         )
 
 
@@ -275,6 +340,8 @@ class ComposeProject(StrictModel):
     header: list[str] = Field(default_factory=list, description="Comment lines atop the file")
     services: dict[str, Service]
     volumes: dict[str, NamedVolume] = Field(default_factory=dict)
+    configs: dict[str, Config] = Field(default_factory=dict)
+    secrets: dict[str, Secret] = Field(default_factory=dict)
     metadata: dict[str, str] = Field(
         default_factory=dict, description="Rendered under x-ling-compose (profile, versions, ...)"
     )
@@ -286,6 +353,10 @@ class ComposeProject(StrictModel):
         out["services"] = {name: svc.to_compose() for name, svc in self.services.items()}
         if self.volumes:
             out["volumes"] = {name: vol.to_compose() for name, vol in self.volumes.items()}
+        if self.configs:
+            out["configs"] = {name: c.to_compose() for name, c in self.configs.items()}
+        if self.secrets:
+            out["secrets"] = {name: s.to_compose() for name, s in self.secrets.items()}
         return out
 
     @classmethod
@@ -304,6 +375,12 @@ class ComposeProject(StrictModel):
             },
             volumes={
                 str(k): NamedVolume.from_compose(v) for k, v in (data.get("volumes") or {}).items()
+            },
+            configs={
+                str(k): Config.from_compose(v) for k, v in (data.get("configs") or {}).items()
+            },
+            secrets={
+                str(k): Secret.from_compose(v) for k, v in (data.get("secrets") or {}).items()
             },
             metadata={str(k): str(v) for k, v in meta.items()},
         )

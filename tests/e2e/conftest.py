@@ -32,7 +32,7 @@ from ling_compose.models.compose import (
     Service,
     VolumeMount,
 )
-from ling_compose.runtime import down
+from ling_compose.runtime import down, up
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
 from tests.e2e.realengine import build as real_build
@@ -259,6 +259,21 @@ def make_project(
             "service": "server",
         },
     )
+
+
+def serve_standin(project: ComposeProject, runtime: DockerRuntime) -> str:
+    """Bring a stand-in project up until it serves (no smoke test); return its endpoint."""
+    result = up(
+        project,
+        runtime=runtime,
+        progress=SilentProgress(),
+        environ={},
+        smoke_test=False,
+        timeout_s=60,
+        poll_s=0.2,
+    )
+    assert result.endpoint is not None
+    return result.endpoint
 
 
 @pytest.fixture

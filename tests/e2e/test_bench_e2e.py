@@ -24,6 +24,7 @@ from tests.e2e.conftest import (
     free_port,
     make_project,
     render_runnable_stack,
+    serve_standin,
 )
 
 pytestmark = pytest.mark.e2e
@@ -34,17 +35,7 @@ PACE = {"STANDIN_TTFT_SECONDS": str(TTFT_S), "STANDIN_TOKEN_SECONDS": str(TOKEN_
 
 
 def _serve(project: ProjectFactory, runtime: DockerRuntime, **kwargs: object) -> str:
-    result = up(
-        project("vllm", **kwargs),
-        runtime=runtime,
-        progress=QUIET,
-        environ={},
-        smoke_test=False,
-        timeout_s=60,
-        poll_s=0.2,
-    )
-    assert result.endpoint is not None
-    return result.endpoint
+    return serve_standin(project("vllm", **kwargs), runtime)
 
 
 def _within(measured: float | None, configured: float, share: float = 0.10) -> bool:
