@@ -104,6 +104,9 @@ class VolumeMount(StrictModel):
     @classmethod
     def from_compose(cls, text: str) -> VolumeMount:
         parts = str(text).split(":")
+        if len(parts) < 2:
+            # An anonymous volume (a container path alone): render never writes one.
+            raise ValueError(f"volume {text!r} names no source:target")
         read_only = len(parts) == 3 and parts[2] == "ro"
         return cls(source=parts[0], target=parts[1], read_only=read_only)
 
