@@ -25,7 +25,7 @@ KEEP_CODE = || { code=$$?; echo "make: ling_compose exited with code $$code" \
   "(README.md, Exit codes); make itself exits 2" >&2; exit $$code; }
 
 .DEFAULT_GOAL := help
-.PHONY: help install render stacks engine real-engine test e2e lint format typecheck bench up down status logs verify-flags flags-catalog
+.PHONY: help install render stacks engine real-engine prometheus test e2e lint format typecheck bench up down status logs verify-flags flags-catalog
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -50,7 +50,10 @@ engine: ## install and start a local Docker engine for the e2e tests (root on De
 real-engine: install engine ## build (once; cached) the real llama-server image the e2e tests serve a tiny model with
 	@$(BIN)/python -m tests.e2e.realengine.build >/dev/null
 
-test: install engine real-engine lint typecheck ## lint, type-check and run every test (e2e ones need the engine)
+prometheus: ## unpack Debian's prometheus package for the metrics e2e tests (root on Debian; else a no-op)
+	@bash .ci/prometheus.sh
+
+test: install engine real-engine prometheus lint typecheck ## lint, type-check and run every test (e2e ones need the engine)
 	$(BIN)/python -m pytest $(ARGS)
 
 lint: install ## ruff lint and format check
@@ -69,7 +72,7 @@ bench: install ## print render latency, up's readiness/failure detection latency
 	$(BIN)/python bench/bench_up.py
 	$(BIN)/python bench/bench_serve.py
 
-e2e: install engine real-engine ## only the end-to-end tests against the real engine
+e2e: install engine real-engine prometheus ## only the end-to-end tests against the real engine
 	$(BIN)/python -m pytest -m e2e tests/e2e
 
 up: install ## render PROFILE, bring it up, wait until it serves, smoke-test tools

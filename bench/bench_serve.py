@@ -4,8 +4,8 @@
 
 Starts a vLLM stand-in container that answers at a configured pace (time to first token, time
 per token), runs `bench --url ... --profile h200-fp8` on it, prints the table and the pace it was
-configured with, and removes the container. The stand-in is paced, not a model: its fraction of
-the bandwidth ceiling says nothing about a real server. Needs a Docker engine (sudo
+configured with, and removes the container. The stand-in is paced, not a model: its fractions of
+the bandwidth ceilings say nothing about a real server. Needs a Docker engine (sudo
 .ci/docker-engine.sh) and root to build the stand-ins once.
 """
 
@@ -48,7 +48,7 @@ def main() -> int:
         result = up(project, runtime=rt, progress=Q, environ={}, smoke_test=False, timeout_s=120)
         print(
             f"stand-in paced at TTFT {args.ttft * 1000:.0f} ms and {args.token * 1000:.0f} ms "
-            "per token (its ceiling fraction means nothing):"
+            "per token (its ceiling fractions mean nothing):"
         )
         sys.stdout.flush()
         command = [sys.executable, "-m", "ling_compose", "bench", "--url", str(result.endpoint)]

@@ -68,3 +68,21 @@ def compose(
         text=True,
         timeout=timeout,
     )
+
+
+# Where .ci/prometheus.sh unpacks Debian's prometheus package (LING_PROMETHEUS_DIR there too).
+PROMETHEUS_DIR = Path(os.environ.get("LING_PROMETHEUS_DIR", "/var/cache/ling-compose/prometheus"))
+
+
+def prometheus_binary() -> str:
+    """A real Prometheus server binary (PATH first, then .ci/prometheus.sh's), or skip/fail."""
+    found = shutil.which("prometheus")
+    unpacked = PROMETHEUS_DIR / "usr" / "bin" / "prometheus"
+    if found is None and os.access(unpacked, os.X_OK):
+        found = str(unpacked)
+    if found is None:
+        unavailable(
+            "no prometheus binary (PATH, or "
+            f"{unpacked}); unpack Debian's package as root with .ci/prometheus.sh"
+        )
+    return found

@@ -58,7 +58,7 @@ def register(sub: Sub) -> None:
         description="Stream chat completions at each concurrency level and report time to first "
         "token, inter-token latency and time per output token (p50/p90/p99), end-to-end "
         "latency, output tokens/s and requests/s; and the single-stream decode speed as a "
-        "fraction of the plan's bandwidth ceiling. `bench PROFILE` measures the running stack "
+        "fraction of the plan's bandwidth ceilings (datasheet and achievable bandwidth). `bench PROFILE` measures the running stack "
         "of that profile (with the same overrides as `up`); `bench --url URL` any endpoint "
         "(`--profile PROFILE` names the plan for the ceiling). Data to stdout, progress to "
         "stderr. See docs/performance.md.",
@@ -77,7 +77,7 @@ def register(sub: Sub) -> None:
         "--profile",
         dest="plan_profile",
         metavar="PROFILE",
-        help="with --url: the profile whose plan gives the bandwidth ceiling",
+        help="with --url: the profile whose plan gives the bandwidth ceilings",
     )
     parser.add_argument(
         "--concurrency",
@@ -290,13 +290,27 @@ def format_report(report: BenchReport) -> str:
             lines.append(f"c={level.concurrency}: tool answers: {seen}")
     single = report.single
     if single is not None:
-        line = f"single-stream decode {single.decode_tok_s:.1f} tokens/s (1 / TPOT p50 at c=1)"
-        if single.ceiling is not None and single.fraction is not None:
-            ceil = single.ceiling
-            line += (
-                f" = {single.fraction * 100:.0f} % of the bandwidth ceiling "
-                f"({ceil.tok_s:.1f} tokens/s, {ceil.bound_by}; plan {ceil.profile})"
+        lines.append(
+            f"single-stream decode {single.decode_tok_s:.1f} tokens/s (1 / TPOT p50 at c=1)"
+        )
+        ceil = single.ceiling
+        if ceil is not None:
+            of_datasheet, of_achievable = ceil.fractions(single.decode_tok_s)
+            lines[-1] += f", against plan {ceil.profile} (bound by {ceil.bound_by}):"
+            lines.append(
+                f"  {_percent(of_datasheet)} of the datasheet ceiling: "
+                f"{ceil.datasheet_tok_s:.1f} tokens/s at {ceil.datasheet_gbs:.0f} GB/s per GPU"
             )
-        lines.append(line)
+            lines.append(
+                f"  {_percent(of_achievable)} of the achievable ceiling: "
+                f"{ceil.achievable_tok_s:.1f} tokens/s at {ceil.achievable_gbs:.0f} GB/s per GPU "
+                f"({ceil.achievable_source})"
+            )
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
+
+
+def _percent(fraction: float) -> str:
+    """41 %, and 0.4 % rather than a misleading 0 %."""
+    share = fraction * 100
+    return f"{share:.0f} %" if share >= 1 or share == 0 else f"{share:.1g} %"

@@ -18,8 +18,29 @@ DUMP_OPTIONS: dict[str, Any] = {"sort_keys": False, "default_flow_style": False,
 # columns. A character escapes to at most 10 ("\U0010FFFF"), so a value under 400 characters
 # stays on its line with any key before it. tests/unit/test_compose_schema.py holds the two
 # to the same text.
-FAST_DUMPER: type[yaml.SafeDumper] | None = getattr(yaml, "CSafeDumper", None)
 SHORT_SCALAR = 400
+
+
+def _represent_str(dumper: yaml.representer.SafeRepresenter, text: str) -> yaml.ScalarNode:
+    """A multi-line string (a config's inline file) as a literal block, line by line as the
+    file reads, instead of one quoted line of escaped newlines."""
+    style = "|" if "\n" in text else None  # PyYAML falls back to quotes where | cannot hold it
+    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
+
+
+class ComposeDumper(yaml.SafeDumper):
+    pass
+
+
+ComposeDumper.add_representer(str, _represent_str)
+FAST_DUMPER: type[Any] | None = None  # yaml.CSafeDumper is no SafeDumper subclass
+if hasattr(yaml, "CSafeDumper"):
+
+    class _FastComposeDumper(yaml.CSafeDumper):
+        pass
+
+    _FastComposeDumper.add_representer(str, _represent_str)
+    FAST_DUMPER = _FastComposeDumper
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
@@ -31,12 +52,12 @@ def _libyaml_writes_the_same(data: Any) -> bool:
         )
     if isinstance(data, list):
         return all(_libyaml_writes_the_same(v) for v in data)
-    return not isinstance(data, str) or len(data) < SHORT_SCALAR
+    return not isinstance(data, str) or (len(data) < SHORT_SCALAR and "\n" not in data)
 
 
 def dump(data: dict[str, Any]) -> str:
-    """yaml.safe_dump of the data with DUMP_OPTIONS, through libyaml where it writes the same."""
-    dumper = yaml.SafeDumper
+    """The data as YAML with DUMP_OPTIONS, through libyaml where it writes the same."""
+    dumper: type[Any] = ComposeDumper
     if FAST_DUMPER is not None and _libyaml_writes_the_same(data):
         dumper = FAST_DUMPER
     text: str = yaml.dump(data, Dumper=dumper, **DUMP_OPTIONS)

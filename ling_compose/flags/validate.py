@@ -141,8 +141,11 @@ def validate_compose(data: Any) -> list[ServiceReport]:
     services = data.get("services")
     if not isinstance(services, dict):
         return []
+    # ling_compose's metadata describes its server service (x-ling-compose.service), not the
+    # others beside it (monitoring's prometheus and grafana): those are judged by their image.
+    server = meta.get("service")
     return [
-        _service_report(str(name), service, meta)
+        _service_report(str(name), service, meta if server in (None, name) else {})
         for name, service in services.items()
         if isinstance(service, dict)
     ]

@@ -203,7 +203,8 @@ class VolumeMount(ComposeModel):
             return data
         parts = data.split(":")
         if len(parts) < 2:
-            raise ValueError(f"volume {data!r} names no target")
+            # An anonymous volume (a container path alone): render never writes one.
+            raise ValueError(f"volume {data!r} names no source:target")
         return {"source": parts[0], "target": parts[1], "read_only": parts[2:3] == ["ro"]}
 
     @model_serializer(mode="plain")
@@ -259,6 +260,44 @@ class Build(ComposeModel):
 PullPolicy = Literal["always", "never", "missing", "build", "if_not_present"]
 
 
+class FileGrant(ComposeModel):
+    """A service's entry under `configs:` or `secrets:`: a top-level config or secret, written
+    into the container at `target` (Compose v2 copies it in before the container starts)."""
+
+    source: str = Field(pattern=r"^[a-zA-Z0-9._-]+$")
+    target: str = Field(pattern=r"^/", description="Absolute path in the container")
+    mode: Text | None = Field(
+        default=None,
+        pattern=r"^0[0-7]{3}$",
+        description="Octal, as a string: YAML 1.2 would read a bare 0444 as decimal 444",
+    )
+
+
+class Config(ComposeModel):
+    """A top-level config with its content inline (Docker Compose 2.23.1 and later), so a single
+    compose file carries the files its services read."""
+
+    content: str = Field(description="The file's text as the container sees it")
+
+    # Compose interpolates `${VAR}` in the whole file, `content:` included: `$$` is a `$`.
+    @field_serializer("content")
+    def _escape_dollars(self, content: str) -> str:
+        return content.replace("$", "$$")
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _unescape_dollars(cls, value: Any, info: ValidationInfo) -> Any:
+        read_back = info.context is _READ_BACK and isinstance(value, str)
+        return value.replace("$$", "$") if read_back else value
+
+
+class Secret(ComposeModel):
+    """A top-level secret whose value Compose takes from an environment variable at `up`
+    (the shell's, or .env's): the value never lands in the file."""
+
+    environment: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class Service(ComposeModel):
     keep_empty = frozenset({"entrypoint"})
 
@@ -288,13 +327,15 @@ class Service(ComposeModel):
     healthcheck: Healthcheck | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
     labels: dict[str, Text] = Field(default_factory=dict)
+    configs: list[FileGrant] = Field(default_factory=list)
+    secrets: list[FileGrant] = Field(default_factory=list)
 
     @property
     def endpoint(self) -> str | None:
         """URL a client on this host uses: that of the first published port."""
         return self.ports[0].client_url if self.ports else None
 
-    @field_validator("command", "ports", "volumes", mode="before")
+    @field_validator("command", "ports", "volumes", "configs", "secrets", mode="before")
     @classmethod
     def _null_is_no_items(cls, value: Any) -> Any:
         return [] if value is None else value  # `command:` with nothing after it
@@ -348,6 +389,8 @@ class ComposeProject(ComposeModel):
     )
     services: dict[str, Service]
     volumes: dict[str, NamedVolume] = Field(default_factory=dict)
+    configs: dict[str, Config] = Field(default_factory=dict)
+    secrets: dict[str, Secret] = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod

@@ -423,7 +423,7 @@ def _notes(report: BenchReport) -> list[str]:
         "per word of a fixed list; 'prompt tokens' is the server's count (chat template included)"
     )
     if report.single is not None and report.single.ceiling is None:
-        notes.append("no bandwidth ceiling: name the plan with --profile PROFILE")
+        notes.append("no bandwidth ceilings: name the plan with --profile PROFILE")
     elif report.single is None and report.config.workload == "text":
         notes.append("no single-stream decode figure: it needs concurrency 1 among the levels")
     return notes

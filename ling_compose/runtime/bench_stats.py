@@ -1,5 +1,5 @@
 """Bench figures (pure): one request's timings from its streamed chunks, percentiles, per-level
-summaries and the single-stream decode speed against the plan's bandwidth ceiling.
+summaries and the single-stream decode speed against the plan's two bandwidth ceilings.
 
 Definitions (docs/performance.md explains how to read them):
 - TTFT: request sent → first chunk that carries output (text, reasoning or a tool-call delta);
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from ling_compose.models.plan import Plan
 from ling_compose.runtime.chat_stream import StreamedMessage
 
-ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text"]
+ToolOutcome = Literal["structured", "bad_arguments", "text_call", "text", "empty"]
 
 
 @dataclass
@@ -51,7 +51,10 @@ class RequestResult:
     @property
     def tpot_s(self) -> float | None:
         tokens = self.output_tokens
-        if self.ttft_s is None or self.last_output_s is None or tokens < 2:
+        # It needs two output chunks: with one, the time between them is 0 whatever the token
+        # count, and servers count tokens that send no chunk (llama-server b11434 answers
+        # "Hello" then its end-of-generation token: 1 chunk, 2 completion tokens).
+        if self.ttft_s is None or self.last_output_s is None or min(tokens, self.output_chunks) < 2:
             return None
         return (self.last_output_s - self.ttft_s) / (tokens - 1)
 
@@ -59,7 +62,8 @@ class RequestResult:
 def classify_tool_calls(calls: Sequence[Mapping[str, Any]], content: str) -> ToolOutcome:
     """How an answer to a request with tools came back: structured `tool_calls` whose arguments
     all parse as JSON objects, structured ones with broken arguments, a tool call written as
-    text (the server's tool-call parser did not run or did not match), or a plain text answer."""
+    text (the server's tool-call parser did not run or did not match), a plain text answer, or
+    none at all (the model ended its turn at once)."""
     if calls:
         for call in calls:
             fn = call.get("function") or {}
@@ -73,7 +77,7 @@ def classify_tool_calls(calls: Sequence[Mapping[str, Any]], content: str) -> Too
     # The model writes its calls as Hermes-style <tool_call> JSON (shared/facts/backends.md).
     if "<tool_call>" in content or ('"name"' in content and '"arguments"' in content):
         return "text_call"
-    return "text"
+    return "text" if content.strip() else "empty"
 
 
 class StreamTally:
@@ -107,14 +111,18 @@ class StreamTally:
         r.last_output_s = at_s
 
     def finish(self, at_s: float, done: bool) -> RequestResult:
-        """The result once the stream ended at `at_s`; `done`: it ended with `data: [DONE]`."""
+        """The result once the stream ended at `at_s`; `done`: it ended with `data: [DONE]`.
+
+        A stream that ends its choice (a finish_reason) without output is an empty answer, not
+        a failure: the model ended its turn at once, as a real model may (the same answer not
+        streamed is a 200 with empty content)."""
         r = self.result
         r.e2e_s = at_s
         if self._tools:
             r.tool_outcome = classify_tool_calls(self._message.tool_calls, self._message.content)
         if not done:
             r.error = "the stream ended without data: [DONE]"
-        elif r.output_chunks == 0:
+        elif r.output_chunks == 0 and self._message.finish_reason is None:
             r.error = "the stream carried no output"
         else:
             r.ok = True
@@ -280,41 +288,64 @@ def summarise(concurrency: int, results: Sequence[RequestResult], wall_s: float)
 
 @dataclass(frozen=True)
 class Ceiling:
-    """The plan's single-stream decode ceiling: what the memory bandwidth allows at batch 1."""
+    """The plan's single-stream decode ceilings: what the memory bandwidth allows at batch 1,
+    at the GPU's datasheet bandwidth (physics: no server decodes faster) and at the bandwidth a
+    streaming read really reaches (measured on that GPU, or the datasheet x the fraction
+    measured on a real H200; `achievable_source` says which)."""
 
     profile: str
-    tok_s: float
     bound_by: str
+    datasheet_tok_s: float
+    datasheet_gbs: float  # per GPU
+    achievable_tok_s: float
+    achievable_gbs: float  # per GPU
+    achievable_source: str
+
+    def fractions(self, decode_tok_s: float) -> tuple[float, float]:
+        """What share of (the datasheet ceiling, the achievable ceiling) a decode speed is."""
+        return decode_tok_s / self.datasheet_tok_s, decode_tok_s / self.achievable_tok_s
 
 
 def ceiling_of(plan: Plan) -> Ceiling:
-    """The one place that reads the plan's throughput fields (they may gain more ceilings)."""
+    """The one place that reads the plan's throughput fields."""
+    t = plan.throughput
     return Ceiling(
         profile=plan.stack,
-        tok_s=plan.throughput.single_stream_tok_s,
-        bound_by=plan.throughput.bound_by,
+        bound_by=t.bound_by,
+        datasheet_tok_s=t.single_stream_tok_s,
+        datasheet_gbs=t.datasheet_gbs,
+        achievable_tok_s=t.single_stream_tok_s_achievable,
+        achievable_gbs=t.achievable_gbs,
+        achievable_source=t.achievable_note,
     )
 
 
 @dataclass(frozen=True)
 class SingleStream:
-    """Decode speed of one stream (1 / median TPOT at concurrency 1) against the ceiling."""
+    """Decode speed of one stream (1 / median TPOT at concurrency 1) against both ceilings."""
 
     decode_tok_s: float
     ceiling: Ceiling | None
 
-    @property
-    def fraction(self) -> float | None:
-        return self.decode_tok_s / self.ceiling.tok_s if self.ceiling else None
-
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"decode_tokens_per_s": round(self.decode_tok_s, 2)}
-        if self.ceiling is not None and self.fraction is not None:
-            out["ceiling"] = {
-                "profile": self.ceiling.profile,
-                "tokens_per_s": round(self.ceiling.tok_s, 2),
-                "bound_by": self.ceiling.bound_by,
-                "fraction": round(self.fraction, 4),
+        c = self.ceiling
+        if c is not None:
+            of_datasheet, of_achievable = c.fractions(self.decode_tok_s)
+            out["ceilings"] = {
+                "profile": c.profile,
+                "bound_by": c.bound_by,
+                "datasheet": {
+                    "tokens_per_s": round(c.datasheet_tok_s, 2),
+                    "bandwidth_gbs_per_gpu": round(c.datasheet_gbs, 1),
+                    "fraction": round(of_datasheet, 4),
+                },
+                "achievable": {
+                    "tokens_per_s": round(c.achievable_tok_s, 2),
+                    "bandwidth_gbs_per_gpu": round(c.achievable_gbs, 1),
+                    "fraction": round(of_achievable, 4),
+                    "source": c.achievable_source,
+                },
             }
         return out
 

@@ -32,7 +32,7 @@ from ling_compose.models.compose import (
     Service,
     VolumeMount,
 )
-from ling_compose.runtime import down
+from ling_compose.runtime import down, up
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
 from tests.e2e.realengine import build as real_build
@@ -149,6 +149,28 @@ def render_runnable_stack(
     return RenderedStack(folder=folder, name=f"ling-{profile}", port=port)
 
 
+def render_real_llamacpp_stack(
+    out: Path, image: str, model: Path, served: str, *extra: str
+) -> RenderedStack:
+    """`render 4090-int4` for the real llama-server image and a local GGUF (the overrides that
+    exist for this), written to `out`, with `extra` render arguments. The one change to what
+    render wrote: a project name of our own, as several test runs share this engine
+    (`ling-4090-int4` belongs to the rendered-profile tests)."""
+    port = free_port()
+    args = ["render", "4090-int4", "--image", image, "--model-file", str(model)]
+    args += ["--served-model-name", served, "--port", str(port), "-o", str(out), *extra]
+    with contextlib.redirect_stderr(io.StringIO()) as said:  # "wrote ..." lines
+        if main(args) != 0:
+            raise RuntimeError(f"render {' '.join(args[1:])} failed: {said.getvalue()}")
+    text = out.read_text()
+    rendered_name = yaml.safe_load(text)["name"]
+    name = f"lc-e2e-real-{uuid.uuid4().hex[:8]}"
+    # Everywhere the rendered project name stands: `name:` and the project label.
+    out.write_text(text.replace(rendered_name, name))
+    assert yaml.safe_load(out.read_text())["name"] == name
+    return RenderedStack(folder=out.parent, name=name, port=port)
+
+
 def standin_stamp(
     client: docker.DockerClient, container: str, key: str = "STANDIN_READY_AT"
 ) -> float:
@@ -237,6 +259,21 @@ def make_project(
             "service": "server",
         },
     )
+
+
+def serve_standin(project: ComposeProject, runtime: DockerRuntime) -> str:
+    """Bring a stand-in project up until it serves (no smoke test); return its endpoint."""
+    result = up(
+        project,
+        runtime=runtime,
+        progress=SilentProgress(),
+        environ={},
+        smoke_test=False,
+        timeout_s=60,
+        poll_s=0.2,
+    )
+    assert result.endpoint is not None
+    return result.endpoint
 
 
 @pytest.fixture

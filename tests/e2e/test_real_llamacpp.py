@@ -12,19 +12,17 @@ import json
 import re
 import shutil
 import subprocess
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import docker
 import pytest
-import yaml
 
 import ling_compose.cli
 from ling_compose.runtime import down, http
 from ling_compose.runtime.base import SilentProgress
 from ling_compose.runtime.docker_sdk import DockerRuntime
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import render_real_llamacpp_stack
 from tests.e2e.realengine import tinymodel
 
 pytestmark = pytest.mark.e2e
@@ -38,29 +36,12 @@ def cli(monkeypatch: pytest.MonkeyPatch) -> object:
 
 @pytest.fixture
 def rendered(
-    cli: object,
-    real_llamacpp_image: str,
-    tiny_model: Path,
-    runtime: DockerRuntime,
-    tmp_path: Path,
-    capsys: pytest.CaptureFixture[str],
+    real_llamacpp_image: str, tiny_model: Path, runtime: DockerRuntime, tmp_path: Path
 ) -> Iterator[tuple[Path, str, int]]:
     """`render 4090-int4` for the real image and the tiny model: (file, project name, port)."""
-    main = cli  # type: ignore[assignment]
-    port = free_port()
     out = tmp_path / "docker-compose.yml"
-    args = ["render", "4090-int4", "--image", real_llamacpp_image, "--model-file", str(tiny_model)]
-    args += ["--served-model-name", SERVED, "--port", str(port), "-o", str(out)]
-    assert main(args) == 0, capsys.readouterr().err  # type: ignore[operator]
-    # The one change to what render wrote: a project name of our own, as several test runs
-    # share this engine (`ling-4090-int4` belongs to the rendered-profile tests).
-    text = out.read_text()
-    rendered_name = yaml.safe_load(text)["name"]
-    name = f"lc-e2e-real-{uuid.uuid4().hex[:8]}"
-    # Everywhere the rendered project name stands: `name:` and the project label.
-    out.write_text(text.replace(rendered_name, name))
-    assert yaml.safe_load(out.read_text())["name"] == name
-    capsys.readouterr()
+    stack = render_real_llamacpp_stack(out, real_llamacpp_image, tiny_model, SERVED)
+    name, port = stack.name, stack.port
     yield out, name, port
     down(name, volumes=True, timeout_s=2, runtime=runtime, progress=SilentProgress())
 

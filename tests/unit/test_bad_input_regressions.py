@@ -333,3 +333,18 @@ def test_smoke_api_key_env_no_environment_can_hold_is_a_usage_error(capsys, name
     argv = ["smoke", "--url", "http://127.0.0.1:9/", "--model", "m", f"--api-key-env={name}"]
     err = failed(capsys, main(argv), expected_code=2)
     assert "argument --api-key-env: " in err and "is not an environment variable name" in err
+
+
+# -- found by the property tests after the monitoring merge ------------------------------------
+
+
+def test_up_f_with_a_volume_that_names_no_target_is_a_config_error(tmp_path, capsys):
+    """`volumes: [--additional-config]` (a hypothesis case) raised IndexError in up -f."""
+    rendered = tmp_path / "docker-compose.yml"
+    assert main(["render", "h100-int4", "-o", str(rendered)]) == 0
+    data = yaml.safe_load(rendered.read_text())
+    data["services"]["server"]["volumes"] = ["--additional-config"]
+    rendered.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    err = failed(capsys, main(["up", "-f", str(rendered), "--no-wait", "--no-smoke"]))
+    assert "names no source:target" in err or "Compose would refuse it" in err

@@ -96,6 +96,36 @@ def test_tally_failures_name_what_went_wrong():
     assert not result.ok and result.error == "the stream carried no output"
 
 
+def _finish(reason):
+    return {"choices": [{"index": 0, "delta": {}, "finish_reason": reason}]}
+
+
+def test_an_answer_that_ends_at_once_is_empty_not_failed():
+    # What llama-server b11434 streams when the tiny test model's first token ends its turn.
+    tally = StreamTally(tools=True)
+    tally.feed(0.1, _chunk(role="assistant", content=None))
+    tally.feed(0.2, _finish("stop"))
+    tally.feed(0.2, {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 1}})
+    r = tally.finish(0.3, done=True)
+    assert r.ok and r.error == ""
+    assert r.ttft_s is None and r.tpot_s is None and r.output_tokens == 1
+    assert r.tool_outcome == "empty"
+    # Not streamed, the same answer is a message with empty content: the same outcome.
+    assert classify_tool_calls([], "") == "empty"
+
+
+def test_one_output_chunk_gives_no_time_per_token():
+    # "Hello" then the end-of-generation token: 2 completion tokens, 1 chunk, nothing to time.
+    tally = StreamTally()
+    tally.feed(0.2, _chunk(content="Hello"))
+    tally.feed(0.2, _finish("stop"))
+    tally.feed(0.2, {"choices": [], "usage": {"prompt_tokens": 30, "completion_tokens": 2}})
+    r = tally.finish(0.3, done=True)
+    assert r.ok and r.ttft_s == 0.2 and r.output_tokens == 2
+    assert r.tpot_s is None  # not (0.2 - 0.2) / (2 - 1) = 0
+    assert summarise(1, [r], wall_s=0.3).tpot_s is None
+
+
 def test_tally_joins_streamed_tool_calls():
     tally = StreamTally(tools=True)
     head = {"index": 0, "id": "c1", "function": {"name": "get_weather", "arguments": ""}}
@@ -172,32 +202,94 @@ def test_summarise_counts_tool_calls_streamed_and_not():
     assert tools.outcomes == {"structured": 2, "text_call": 1}
 
 
-def test_single_stream_against_the_plans_ceiling():
-    plan = compile_stack(load_stack("h200-fp8", Overrides())).plan
+def _at_41_percent_of_the_datasheet_ceiling(profile):
+    """A level at concurrency 1 decoding at 41 % of `profile`'s datasheet ceiling."""
+    plan = compile_stack(load_stack(profile, Overrides())).plan
+    tpot = 1.0 / (0.41 * plan.throughput.single_stream_tok_s)
+    return plan, summarise(1, [_ok(0.2, 0.2 + 10 * tpot, 11, 1.0)], wall_s=1.0)
+
+
+@pytest.mark.parametrize(
+    ("profile", "source"),
+    [
+        # H200: its streaming-read bandwidth was measured on a real one (a fixture capture).
+        ("h200-fp8", "measured: tests/fixtures/gpus/h200-1x-real/capture.json"),
+        # H100: not measured, so the datasheet x the fraction measured on the H200.
+        ("h100-fp8", "not measured: datasheet x 0.875"),
+    ],
+)
+def test_single_stream_against_both_of_the_plans_ceilings(profile, source):
+    plan, level = _at_41_percent_of_the_datasheet_ceiling(profile)
+    t = plan.throughput
     ceiling = ceiling_of(plan)
-    assert ceiling.tok_s == plan.throughput.single_stream_tok_s
-    tpot = 1.0 / (0.41 * ceiling.tok_s)  # a server at 41 % of the ceiling
-    level = summarise(1, [_ok(0.2, 0.2 + 10 * tpot, 11, 1.0)], wall_s=1.0)
+    assert (ceiling.datasheet_tok_s, ceiling.achievable_tok_s) == (
+        t.single_stream_tok_s,
+        t.single_stream_tok_s_achievable,
+    )
+    assert ceiling.achievable_tok_s < ceiling.datasheet_tok_s
+    assert ceiling.achievable_source.startswith(source)
     single = single_stream([level], ceiling)
-    assert single is not None and single.fraction == pytest.approx(0.41)
+    assert single is not None
+    of_datasheet, of_achievable = ceiling.fractions(single.decode_tok_s)
+    assert of_datasheet == pytest.approx(0.41)
+    # The same speed is a larger share of the lower, achievable ceiling.
+    assert of_achievable == pytest.approx(
+        0.41 * t.single_stream_tok_s / t.single_stream_tok_s_achievable
+    )
+    shown = single.to_json()["ceilings"]
+    assert shown["profile"] == profile and shown["bound_by"] == t.bound_by
+    assert shown["datasheet"] == {
+        "tokens_per_s": round(t.single_stream_tok_s, 2),
+        "bandwidth_gbs_per_gpu": round(t.datasheet_gbs, 1),
+        "fraction": round(of_datasheet, 4),
+    }
+    assert shown["achievable"] == {
+        "tokens_per_s": round(t.single_stream_tok_s_achievable, 2),
+        "bandwidth_gbs_per_gpu": round(t.achievable_gbs, 1),
+        "fraction": round(of_achievable, 4),
+        "source": t.achievable_note,
+    }
     assert single_stream([summarise(8, [_ok(0.2, 1.2, 11, 1.3)], 1.0)], ceiling) is None
 
 
-def test_report_table_shows_the_ceiling_fraction():
+def test_single_stream_without_a_plan_has_no_ceilings():
+    _, level = _at_41_percent_of_the_datasheet_ceiling("h200-fp8")
+    single = single_stream([level], None)
+    assert single is not None and set(single.to_json()) == {"decode_tokens_per_s"}
+
+
+def test_report_table_shows_both_ceiling_fractions():
     from ling_compose.cli.bench import format_report
 
-    plan = compile_stack(load_stack("h200-fp8", Overrides())).plan
-    ceiling = ceiling_of(plan)
-    tpot = 1.0 / (0.41 * ceiling.tok_s)
-    level = summarise(1, [_ok(0.2, 0.2 + 10 * tpot, 11, 1.0)], wall_s=1.0)
+    plan, level = _at_41_percent_of_the_datasheet_ceiling("h200-fp8")
+    t = plan.throughput
     report = BenchReport(
         config=BenchConfig(url="http://x", model="m", levels=(1,)),
         levels=[level],
-        single=single_stream([level], ceiling),
+        single=single_stream([level], ceiling_of(plan)),
     )
-    text = format_report(report)
-    assert "= 41 % of the bandwidth ceiling" in text
-    assert f"({ceiling.tok_s:.1f} tokens/s, {ceiling.bound_by}; plan h200-fp8)" in text
+    lines = format_report(report).splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("single-stream decode"))
+    assert lines[at].endswith(f"against plan h200-fp8 (bound by {t.bound_by}):")
+    assert lines[at + 1] == (
+        f"  41 % of the datasheet ceiling: {t.single_stream_tok_s:.1f} tokens/s "
+        f"at {t.datasheet_gbs:.0f} GB/s per GPU"
+    )
+    share = 41 * t.single_stream_tok_s / t.single_stream_tok_s_achievable
+    assert lines[at + 2] == (
+        f"  {share:.0f} % of the achievable ceiling: "
+        f"{t.single_stream_tok_s_achievable:.1f} tokens/s at {t.achievable_gbs:.0f} GB/s per GPU "
+        f"({t.achievable_note})"
+    )
+
+
+@pytest.mark.parametrize(
+    ("fraction", "shown"), [(0.41, "41 %"), (1.3, "130 %"), (0.004, "0.4 %"), (0.0, "0 %")]
+)
+def test_ceiling_percentages_never_round_a_real_speed_to_zero(fraction, shown):
+    from ling_compose.cli.bench import _percent
+
+    assert _percent(fraction) == shown
 
 
 # -- requests -------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ Called by the e2e session fixture; also runnable by hand: `python tests/e2e/stan
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,8 @@ from pathlib import Path
 
 import docker
 import docker.errors
+
+from ling_compose.monitoring.metrics import CATALOGUE
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -44,6 +47,18 @@ def catalog_source() -> str:
     if all((REAL_CATALOGS / name).is_file() for name in CATALOG_FILES):
         return "real"
     return "test"
+
+
+def metrics_catalogue() -> dict[str, list[dict[str, object]]]:
+    """The metric names each engine version writes, for the stand-ins' /metrics: the same
+    list the dashboard is checked against (ling_compose.monitoring.metrics)."""
+    return {
+        f"{engine} {version}": [
+            {"name": m.name, "kind": m.kind, "measures": m.measures, "labels": list(m.labels)}
+            for m in metrics.metrics
+        ]
+        for (engine, version), metrics in CATALOGUE.items()
+    }
 
 
 def build_base(client: docker.DockerClient) -> None:
@@ -102,6 +117,7 @@ def build_all(client: docker.DockerClient | None = None) -> dict[str, str]:
         (ctx_path / "catalogs").mkdir()
         for name in CATALOG_FILES:
             shutil.copy(cat_dir / name, ctx_path / "catalogs" / name)
+        (ctx_path / "catalogs" / "metrics.json").write_text(json.dumps(metrics_catalogue()))
         for backend, tag in IMAGES.items():
             shutil.copy(HERE / f"Dockerfile.{backend}", ctx_path / f"Dockerfile.{backend}")
             client.images.build(

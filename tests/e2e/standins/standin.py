@@ -16,10 +16,13 @@ Environment:
   STANDIN_REPORT         JSON {figure: value} (keys of the engine's report_figures in
                          ling_compose/engines/<engine>.py): the cache the "engine" reports at
                          start-up, printed in that engine's own log format (see start_up_report)
+  STANDIN_METRICS_VERSION  whose metric names /metrics writes (default: the backend's pinned
+                         version; `b9049-lj-70bfa23` for the llama.cpp fork's); see Metrics
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -29,7 +32,7 @@ import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, ClassVar
 
 CATALOG_FILES = {
     "vllm": "vllm-0.33.0.json",
@@ -246,6 +249,7 @@ class Server:
         self.loaded = False
         self.warm = False
         pos = args["_positional"]
+        self.metrics = Metrics(backend, args, os.environ.get("STANDIN_METRICS_VERSION"))
         if backend == "vllm":
             self.model = args.get("--model") or (pos[0] if pos else "facebook/opt-125m")
             self.served = args.get("--served-model-name") or self.model
@@ -418,8 +422,33 @@ class _Handler(BaseHTTPRequestHandler):
             )
         elif path == "/version" and s.backend == "vllm":
             self._json(200, {"version": "0.33.0"})
+        elif path == "/metrics":
+            self._metrics()
         else:
             self._not_found()
+
+    def _metrics(self) -> None:
+        """/metrics as each engine gates it: SGLang only with --enable-metrics (404 without),
+        llama-server only with --metrics (501) and behind its API key (401)."""
+        s = self.owner
+        if s.backend == "sglang" and not s.args.get("--enable-metrics"):
+            self._not_found()
+        elif s.backend == "llamacpp" and not s.args.get("--metrics"):
+            # tools/server/server-context.cpp L5025-5026 of b11434; 501 not_supported_error.
+            message = "This server does not support metrics endpoint. Start it with `--metrics`"
+            self._error(501, message, "not_supported_error")
+        elif s.backend == "llamacpp" and not self._llamacpp_key_ok():
+            # tools/server/server-http.cpp L289-299: 401, its own JSON and charset.
+            self._error(401, "Invalid API Key", "authentication_error")
+        else:
+            self._send(200, s.metrics.exposition(s.served).encode(), Metrics.CONTENT_TYPE)
+
+    def _llamacpp_key_ok(self) -> bool:
+        key = self.owner.args.get("--api-key") or os.environ.get("LLAMA_API_KEY")
+        if not key:
+            return True
+        given = self.headers.get("Authorization") or self.headers.get("X-Api-Key") or ""
+        return given.removeprefix("Bearer ") == key
 
     def _not_found(self) -> None:
         # llama-server's wording (tools/server/server-http.cpp); the others' is not checked here.
@@ -480,13 +509,19 @@ class _Handler(BaseHTTPRequestHandler):
         # its template's parser.
         parse = s.tool_parsing or (s.backend != "llamacpp" and choice != "auto")
         pace = Pace.of_request(req, arrived)
-        if req.get("stream"):
-            self._stream(rid, s.served, call, parse, answering, pace)
-        else:
-            body = _completion(rid, s.served, call, parse, answering, pace)
-            if s.backend == "llamacpp":
-                body = _llamacpp_completion(body)
-            self._json(200, body)
+        s.metrics.started()
+        try:
+            if req.get("stream"):
+                tokens = self._stream(rid, s.served, call, parse, answering, pace)
+            else:
+                body = _completion(rid, s.served, call, parse, answering, pace)
+                tokens = body["usage"]["completion_tokens"]
+                if s.backend == "llamacpp":
+                    body = _llamacpp_completion(body)
+                self._json(200, body)
+        finally:
+            s.metrics.finished()
+        s.metrics.served(pace, tokens)
 
     def _stream(
         self,
@@ -496,7 +531,8 @@ class _Handler(BaseHTTPRequestHandler):
         parse: bool,
         answering: bool,
         pace: Pace,
-    ) -> None:
+    ) -> int:
+        """Stream the answer; return how many tokens it carried."""
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -570,6 +606,7 @@ class _Handler(BaseHTTPRequestHandler):
             )
         self.wfile.write(b"data: [DONE]\n\n")
         self.wfile.flush()
+        return emitted
 
 
 class Pace:
@@ -632,10 +669,13 @@ class Pace:
             return [words[i % len(words)] for i in range(self.max_tokens)]
         return words[: self.max_tokens]
 
+    def due(self, token_index: int) -> float:
+        """When token `token_index` (0 = the first) is due, on the monotonic clock."""
+        return self.arrived + self.ttft_s + token_index * self.token_s
+
     def wait_for(self, token_index: int) -> None:
         """Sleep until token `token_index` (0 = the first) is due."""
-        due = self.arrived + self.ttft_s + token_index * self.token_s
-        delay = due - time.monotonic()
+        delay = self.due(token_index) - time.monotonic()
         if delay > 0:
             time.sleep(delay)
 
@@ -645,6 +685,130 @@ class Pace:
             "completion_tokens": completion_tokens,
             "total_tokens": self.prompt_tokens + completion_tokens,
         }
+
+
+class Metrics:
+    """What /metrics writes: the metric names of ling_compose.monitoring.metrics for this engine
+    version (build.py copies them into the image as catalogs/metrics.json), in the Prometheus
+    text format, with values from the requests served so far (their pace, not a clock's)."""
+
+    # llama-server's (tools/server/server-context.cpp L5077 of b11434); Prometheus 3 refuses a
+    # scrape without a Content-Type it knows.
+    CONTENT_TYPE = "text/plain; version=0.0.4"
+    PINNED: ClassVar[dict[str, str]] = {"vllm": "0.33.0", "sglang": "0.5.23", "llamacpp": "b11434"}
+    BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
+    # One value per label: a stand-in has one engine, one rank, ...
+    LABEL_VALUES: ClassVar[dict[str, str]] = {
+        "engine": "0",
+        "engine_type": "unified",
+        "finished_reason": "length",
+    }
+
+    def __init__(self, backend: str, args: dict[str, Any], version: str | None) -> None:
+        here = os.path.dirname(os.path.abspath(__file__))
+        path = os.path.join(here, "catalogs", "metrics.json")
+        self.version = version or self.PINNED[backend]
+        catalogue: dict[str, list[dict[str, Any]]] = {}
+        if os.path.exists(path):  # absent when standin.py is imported outside an image
+            with open(path, encoding="utf-8") as fh:
+                catalogue = json.load(fh)
+        self.names = catalogue.get(f"{backend} {self.version}", [])
+        # vLLM records no engine stats with --disable-log-stats (v1/engine/async_llm.py L159).
+        self.recorded = not (backend == "vllm" and args.get("--disable-log-stats"))
+        capacity = args.get("--max-num-seqs") or args.get("--max-running-requests")
+        self.capacity = int(capacity or args.get("--parallel") or 0)
+        self.lock = threading.Lock()
+        self.running = 0
+        self.totals: dict[str, float] = {}
+        self.observed: dict[str, list[float]] = {}
+        self.window_start = time.monotonic()
+        self.window_tokens = {"prompt_throughput": 0.0, "generation_throughput": 0.0}
+
+    def started(self) -> None:
+        with self.lock:
+            self.running += 1
+
+    def finished(self) -> None:
+        with self.lock:
+            self.running -= 1
+
+    def served(self, pace: Pace, tokens: int) -> None:
+        """Account for one answer of TOKENS tokens, at the times its pace made them due."""
+        end = time.monotonic()
+        first, last = pace.due(0), pace.due(max(tokens - 1, 0))
+        # A chunk goes out when its last token is due: the first alone, then per_chunk each.
+        step = pace.per_chunk
+        ends = [0, *(min(i + step - 1, tokens - 1) for i in range(1, tokens, step))]
+        gaps = [pace.due(b) - pace.due(a) for a, b in itertools.pairwise(ends)]
+        observations = {
+            "ttft_seconds": [first - pace.arrived],
+            "itl_seconds": gaps,
+            "tpot_seconds": [(last - first) / (tokens - 1)] if tokens > 1 else [],
+            "e2e_seconds": [end - pace.arrived],
+            "queue_seconds": [0.0],
+        }
+        added = {
+            "prompt_tokens": pace.prompt_tokens,
+            "generation_tokens": tokens,
+            "requests_finished": 1,
+            "prompt_seconds": first - pace.arrived,
+            "generation_seconds": last - first,
+            "decode_calls": tokens,
+        }
+        with self.lock:
+            for measure, values in observations.items():
+                self.observed.setdefault(measure, []).extend(values)
+            for measure, value in added.items():
+                self.totals[measure] = self.totals.get(measure, 0) + value
+            self.window_tokens["prompt_throughput"] += pace.prompt_tokens
+            self.window_tokens["generation_throughput"] += tokens
+
+    def _gauge(self, measure: str, now: float) -> float:
+        if measure == "requests_running":
+            return self.running
+        if measure == "kv_cache_usage":
+            return self.running / self.capacity if self.capacity else 0.0
+        if measure in self.window_tokens:
+            return self.window_tokens[measure] / max(now - self.window_start, 1e-9)
+        return 0.0  # nothing waits in a stand-in; the rest it does not model
+
+    def exposition(self, served: str) -> str:
+        now = time.monotonic()
+        out: list[str] = []
+        with self.lock:
+            for metric in self.names if self.recorded else []:
+                name, kind, measure = metric["name"], metric["kind"], metric["measures"]
+                values = {"model_name": served, **self.LABEL_VALUES}
+                labels = ",".join(f'{k}="{values.get(k, "0")}"' for k in metric["labels"])
+                out += [f"# HELP {name} stand-in of {name}", f"# TYPE {name} {kind}"]
+                if kind == "histogram":
+                    seen = self.observed.get(measure, [])
+                    for bound in [*self.BUCKETS, float("inf")]:
+                        le = 'le="' + ("+Inf" if bound == float("inf") else repr(bound)) + '"'
+                        count = sum(1 for v in seen if v <= bound)
+                        out.append(f"{name}_bucket{{{_join(labels, le)}}} {count}")
+                    out.append(f"{name}_sum{{{labels}}} {sum(seen)!r}")
+                    out.append(f"{name}_count{{{labels}}} {len(seen)}")
+                else:
+                    value = (
+                        self.totals.get(measure, 0)
+                        if kind == "counter"
+                        else self._gauge(measure, now)
+                    )
+                    out.append(
+                        f"{name}{{{labels}}} {float(value)!r}"
+                        if labels
+                        else f"{name} {float(value)!r}"
+                    )
+            # Throughput gauges are averages since the previous scrape (llama-server resets its
+            # window on every /metrics request: server-context.cpp L5052-5053).
+            self.window_start = now
+            self.window_tokens = dict.fromkeys(self.window_tokens, 0.0)
+        return "\n".join(out) + "\n"
+
+
+def _join(*parts: str) -> str:
+    return ",".join(p for p in parts if p)
 
 
 def _words(text: str) -> list[str]:
