@@ -36,7 +36,8 @@ from ling_compose.models.server import (
     Value,
 )
 from ling_compose.models.stack import Stack
-from ling_compose.planning.fit import check_fits, engine_of, memory_summary
+from ling_compose.planning.fit import check_fits, engine_of, memory_summary, mtp_summary
+from ling_compose.planning.speculative import decide as decide_mtp
 from ling_compose.reproduce import render_command
 from ling_compose.version import __version__
 
@@ -105,6 +106,9 @@ def _notes(stack: Stack, plan: Plan, command: EngineCommand) -> list[str]:
         + (f" x pipeline {plan.pipeline_parallel}" if plan.pipeline_parallel > 1 else ""),
     ]
     lines += textwrap.wrap("Memory per GPU: " + memory_summary(plan), width=96)
+    lines += textwrap.wrap(
+        "Speculative decoding (MTP): " + mtp_summary(plan), width=96, break_on_hyphens=False
+    )
     if plan.host is not None:
         lines.append(
             f"Host RAM: {plan.host.experts_in_ram:.1f} GiB of routed experts ({plan.host.moe_layers_on_cpu} MoE "
@@ -157,6 +161,9 @@ def _nearest(stack: Stack) -> list[tuple[str, Stack]]:
 
 def describe(stack: Stack) -> Described:
     """Fit check, then the engine's command, then the settings every stack shares."""
+    mtp = decide_mtp(stack)
+    if mtp.refused:  # before the fit check, whose hint would be other layouts
+        raise ConfigError(mtp.refused, hint=mtp.hint)
     plan = check_fits(stack, _nearest)
     engine = engine_of(stack)
     command = engine.command(stack, plan)

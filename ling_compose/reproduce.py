@@ -36,6 +36,8 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
             if value is not False:
                 return None
             args.append(FLAG_OF_FIELD[field])
+        elif field == "mtp":
+            args.append(FLAG_OF_FIELD[field] if value else "--no-" + FLAG_OF_FIELD[field][2:])
         elif field == "extra_args":
             assert isinstance(value, list | tuple)
             # `=`: values may start with a dash

@@ -9,6 +9,7 @@ import jinja2
 from ling_compose.compose.compile import Compiled
 from ling_compose.compose.render import render_yaml
 from ling_compose.errors import ConfigError
+from ling_compose.planning.fit import mtp_summary
 from ling_compose.reproduce import render_command
 from ling_compose.write import write_atomic
 
@@ -40,6 +41,7 @@ def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
         "service": service,
         "endpoint": compiled.endpoint,
         "api_key_env": compiled.stack.serving.api_key_env,
+        "mtp": mtp_summary(compiled.plan),
     }
     return {
         "docker-compose.yml": render_yaml(compiled.project),

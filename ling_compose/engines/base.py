@@ -137,6 +137,12 @@ class Engine(ABC):
     tensor_parallel_sizes: ClassVar[tuple[int, ...] | None] = None  # None: any
     max_gpus: ClassVar[int | None] = None  # None: as many as a host has
 
+    # -- speculative decoding with the model's MTP layer (planning/speculative.py) -------------
+    mtp_min_version: ClassVar[str | None] = None  # first version it is verified at; None: none
+    mtp_off_reason: ClassVar[str] = "has no MTP speculative decoding for this model"
+    mtp_default_tokens: ClassVar[int] = 1  # draft tokens per step unless the profile says
+    mtp_without_weights: ClassVar[str] = ""  # what the engine does when the checkpoint lacks them
+
     # -- flags -------------------------------------------------------------------------------
     parser_rules: ClassVar[ParserRules]
     tool_call_parsers: ClassVar[ParserTable]  # (format, version) -> --tool-call-parser
@@ -187,6 +193,27 @@ class Engine(ABC):
             notes=tuple(notes),
             mounts=mounts,
         )
+
+    def mtp_unsupported(self, options: EngineOptions) -> str | None:
+        """Why this engine version cannot run MTP speculative decoding; None: it can."""
+        if self.mtp_min_version is None:
+            return f"{self.display_name} {self.mtp_off_reason}"
+        version = self.version_of(options)
+        if version_below(version, self.mtp_min_version):
+            return (
+                f"MTP for this model is verified at {self.display_name} {self.mtp_min_version}, "
+                f"not at {version}"
+            )
+        return None
+
+    def mtp_args(self, tokens: int) -> list[Value]:
+        """The arguments that turn MTP on with `tokens` draft tokens per step."""
+        return []
+
+    def mtp_state_factor(self, tokens: int) -> float:
+        """How much linear-attention state one running sequence takes with MTP, relative to
+        without (the engine keeps state for the draft positions)."""
+        return 1.0
 
     @abstractmethod
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

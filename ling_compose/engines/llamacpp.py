@@ -183,6 +183,14 @@ class LlamaCpp(base.Engine):
     state_note = "f32, llama.cpp's recurrent state"
     cache_pool = "slots"
     offloads_experts = True
+    # The fork's `--spec-type mtp` (common/speculative.cpp at 08ff6f3) runs, but its README.HF
+    # says it "actually slows down the decode" (Apple M2 Max, Metal; CUDA untested); upstream
+    # b11434 has MTP graphs for other models only (no bailing-hybrid model file).
+    mtp_off_reason = (
+        "runs no MTP here: the fork's --spec-type mtp decodes slower than without it by its "
+        "author's measurement (Metal only, CUDA untested), and upstream llama.cpp has no MTP "
+        "for Ling-2.6"
+    )
     max_gpus = 1  # multi-GPU llama.cpp layouts are not modelled
 
     parser_rules = lint.ParserRules(

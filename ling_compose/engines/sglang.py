@@ -39,6 +39,14 @@ STATE_TO_KV_RATIO = 0.9
 # MAMBA_CACHE_SIZE_MAX_RUNNING_REQUESTS_RATIO = 3; mem_cache/allocation_sizing.py
 # get_mamba_tracking_slots; arg_groups/overrides.py _mamba_radix_cache_resolution).
 STATE_SLOTS_PER_REQUEST = 3 + 2
+# MTP is SGLang's NEXTN (an alias of EAGLE, arg_groups/speculative_hook.py); for
+# BailingMoeV2_5ForCausalLM the draft model defaults to the target and, when the step/top-k/
+# draft-token numbers are all left out, SGLang picks (3, 1, 4), the vendor's recipe; giving only
+# some of them fails an assertion, so ling_compose always gives all three. Read at 0.5.23, which
+# needs no mamba flag for it (--mamba-radix-cache-strategy auto resolves to extra_buffer).
+MTP_VERIFIED_VERSION = "0.5.23"
+MTP_ALGORITHM = "NEXTN"
+MTP_DEFAULT_STEPS = 3
 
 
 class SGLangOptions(EngineOptions):
@@ -91,6 +99,12 @@ class SGLang(base.Engine):
     state_note = "fp32, sglang's default"
     cache_pool = "split"
 
+    mtp_min_version = MTP_VERIFIED_VERSION
+    mtp_default_tokens = MTP_DEFAULT_STEPS
+    mtp_without_weights = (
+        "what SGLang does then is unverified (its NextN loader has no completeness check)"
+    )
+
     # A plain ArgumentParser (srt/server_args.py prepare_server_args).
     parser_rules = lint.ARGPARSE._replace(
         value_checks={
@@ -138,6 +152,8 @@ class SGLang(base.Engine):
             args += ["--mem-fraction-static", f"{backend.mem_fraction_static:g}"]
         if backend.kv_cache_dtype != "auto":
             args += ["--kv-cache-dtype", backend.kv_cache_dtype]
+        if plan.mtp.on:
+            args += self.mtp_args(plan.mtp.tokens)
         if plan.yarn:
             args += ["--json-model-override-args", base.yarn_override_json()]
         if serving.tool_calling:
@@ -147,6 +163,27 @@ class SGLang(base.Engine):
         if serving.api_key_env:
             args += ["--api-key", base.api_key_ref(serving.api_key_env)]
         return self.finish(stack, version, args)
+
+    def mtp_args(self, tokens: int) -> list[Value]:
+        # k steps of the one MTP layer, a chain (top-k 1), so k + 1 tokens to verify.
+        return [
+            "--speculative-algorithm",
+            MTP_ALGORITHM,
+            "--speculative-num-steps",
+            str(tokens),
+            "--speculative-eagle-topk",
+            "1",
+            "--speculative-num-draft-tokens",
+            str(tokens + 1),
+        ]
+
+    def mtp_state_factor(self, tokens: int) -> float:
+        # With speculative decoding every state slot also reserves draft-token states: the
+        # configurator solves slots = budget / (state x (1 + D / slots per request)), D the
+        # draft tokens (mem_cache/kv_cache_configurator.py "Joint solve: main_state +
+        # intermediate = mamba_budget"; memory_pool.py intermediate_ssm_state_cache).
+        draft_tokens = tokens + 1
+        return 1.0 + draft_tokens / STATE_SLOTS_PER_REQUEST
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

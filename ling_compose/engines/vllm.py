@@ -6,6 +6,7 @@ catalogue in ling_compose/flags/catalogs/.
 
 from __future__ import annotations
 
+import json
 import re
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Literal
@@ -31,6 +32,13 @@ TENSOR_PARALLEL = (1, 2, 4)
 # The Lightning-attention Triton kernel asks ~128.5 KB of shared memory per block.
 LIGHTNING_SHARED_KB = 128.5
 MIN_VERSION = "0.20.2"  # earlier releases corrupt RoPE on the MLA layers
+# MTP for this model came with vllm PR 44880 (model_executor/models/bailing_moe_mtp.py); read at
+# 0.33.0: config/speculative.py maps every model-specific MTP method (bailing_hybrid_mtp) to
+# "mtp" with a deprecation warning, takes the draft from the target for method mtp, and needs
+# num_speculative_tokens ("must be provided with speculative model ..."); --speculative-config
+# is JSON (engine/arg_utils.py).
+MTP_VERIFIED_VERSION = "0.33.0"
+MTP_METHOD = "mtp"
 
 
 class VLLMOptions(EngineOptions):
@@ -83,6 +91,15 @@ class VLLM(base.Engine):
     state_note = "bf16, vllm's default"
     cache_pool = "shared"
     tensor_parallel_sizes = TENSOR_PARALLEL
+
+    mtp_min_version = MTP_VERIFIED_VERSION
+    # One MTP layer, run again for every further draft token ("may result in lower acceptance
+    # rate", config/speculative.py): one draft token unless the profile asks for more.
+    mtp_default_tokens = 1
+    mtp_without_weights = (
+        'vLLM then stops at start-up: "Bailing MTP speculative decoding layer 32 weights are '
+        'missing from checkpoint" (model_executor/models/bailing_moe_mtp.py)'
+    )
 
     # FlexibleArgumentParser: `_` read as `-` in option names, `--json-opt.key value`, -O3.
     parser_rules = lint.ARGPARSE._replace(
@@ -145,6 +162,8 @@ class VLLM(base.Engine):
             args += ["--kv-cache-dtype", backend.kv_cache_dtype]
         if backend.enforce_eager:
             args.append("--enforce-eager")
+        if plan.mtp.on:
+            args += self.mtp_args(plan.mtp.tokens)
         if plan.yarn:
             args += ["--hf-overrides", base.yarn_override_json()]
         if serving.tool_calling:
@@ -161,6 +180,17 @@ class VLLM(base.Engine):
                 "FP8 on compute capability < 8.9 runs as weight-only Marlin FP8 (slower than native)."
             )
         return self.finish(stack, version, args, env=env, notes=notes)
+
+    def mtp_args(self, tokens: int) -> list[Value]:
+        config = {"method": MTP_METHOD, "num_speculative_tokens": tokens}
+        return ["--speculative-config", json.dumps(config, separators=(",", ":"))]
+
+    def mtp_state_factor(self, tokens: int) -> float:
+        # Linear attention is a MambaBase layer: its cache spec keeps num_speculative_blocks =
+        # num_speculative_tokens extra state blocks per sequence (model_executor/layers/mamba/
+        # abstract.py get_kv_cache_spec; v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes
+        # = page size x (1 + num_speculative_blocks), mamba_cache_mode "none").
+        return 1.0 + tokens
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

@@ -23,6 +23,16 @@ class Checkpoint(StrictModel):
         gt=0, description="Bytes per routed-expert parameter, scales included"
     )
     gguf_file: str | None = Field(default=None, description="File inside the repo (GGUF only)")
-    has_mtp: bool = False
+    has_mtp: bool = Field(
+        default=False, description="The repository ships the MTP (multi-token prediction) layer"
+    )
+    mtp_gib: float = Field(
+        default=0.0, ge=0, description="The MTP layer as a server loads it for speculative decoding"
+    )
+    mtp_note: str | None = Field(
+        default=None,
+        description="With has_mtp: why MTP stays off unless asked for (an unverified fact); "
+        "without: what the repository lacks",
+    )
     license: str
     source: str = Field(description="Where the sizes were read")

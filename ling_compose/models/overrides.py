@@ -5,6 +5,7 @@ by the headers' reproducing command (reproduce.py), so a flag is spelled in one 
 beside the fields it maps, because reproduce.py is imported by load.py and cannot import cli/.
 """
 
+from argparse import BooleanOptionalAction
 from typing import Any
 
 from pydantic import Field
@@ -20,6 +21,7 @@ from ling_compose.models.stack import (
     Port,
     ServedModelName,
     ServerArgument,
+    SpeculativeTokens,
 )
 
 
@@ -44,6 +46,8 @@ class Overrides(StrictModel):
     served_model_name: ServedModelName | None = None
     api_key_env: EnvVarName | None = None
     tool_calling: bool | None = None
+    mtp: bool | None = None
+    speculative_tokens: SpeculativeTokens | None = None
     model_file: LocalPath | None = None
     extra_args: list[ServerArgument] = Field(default_factory=list)
 
@@ -80,6 +84,20 @@ OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--no-tool-calling": (
         "tool_calling",
         {"action": "store_const", "const": False, "default": None},
+    ),
+    # One row, two flags: argparse adds --no-mtp; reproduce.py spells False that way.
+    "--mtp": (
+        "mtp",
+        {
+            "action": BooleanOptionalAction,
+            "default": None,
+            "help": "MTP speculative decoding on or off (default: on where the checkpoint and "
+            "the engine support it)",
+        },
+    ),
+    "--speculative-tokens": (
+        "speculative_tokens",
+        {"type": int, "metavar": "N", "help": "draft tokens per decode step with MTP"},
     ),
     "--model-file": (
         "model_file",

@@ -21,6 +21,7 @@ class GpuBudget(NamedTuple):
     usable: float
     usable_note: str
     weights: float
+    mtp_weights: float  # the MTP layer's share of `weights` (0 when MTP is off)
     reserve: float
     cache_budget: float
     kv_bytes_per_token: float
@@ -60,6 +61,32 @@ class Throughput(NamedTuple):
     aggregate_tok_s_achievable: float
 
 
+class MtpChoice(NamedTuple):
+    """Whether a stack runs MTP speculative decoding (planning/speculative.py decides), and why."""
+
+    on: bool
+    tokens: int  # draft tokens per decode step; 0 when off
+    why: str  # "on: ..." or "off: ...", as show, plan and the header say it
+    refused: str | None = None  # asked for where it cannot run: the stack is refused
+    hint: str | None = None  # the way out of a refusal
+    warning: str | None = None  # on despite an unverified fact
+
+
+class MtpGain(NamedTuple):
+    """What MTP is expected to change in decode speed: an ASSUMED acceptance rate turned into a
+    range, beside the ceilings without MTP (Throughput). Speed-ups are at the central
+    acceptance; the range is the cost of the verify step, from every drafted token's experts
+    read (low) to a verify step that costs a plain one (high)."""
+
+    acceptance: tuple[float, float, float]  # per-draft acceptance assumed: low, central, high
+    tokens_per_step: tuple[float, float, float]  # expected tokens per verify step at each
+    draft_gb: float  # read per draft step at one sequence (MTP layer's active weights + LM head)
+    single_stream_speedup: tuple[float, float]
+    aggregate_speedup: tuple[float, float]
+    single_stream_tok_s_achievable: tuple[float, float]
+    aggregate_tok_s_achievable: tuple[float, float]
+
+
 class CacheDemand(NamedTuple):
     """What an engine's cache must hold on one GPU (GiB, per_token in bytes): the budget left
     after weights and reserve, one sequence's KV at the full context and its state."""
@@ -94,13 +121,15 @@ class Plan(NamedTuple):
     context_length: int
     concurrency: int
     yarn: bool
-    gpu: GpuBudget
+    gpu: GpuBudget  # MTP's weights, KV and draft state included when it is on
     host: HostBudget | None
     max_context_at_1: int
     sequences_at_full_context: int
     kv_pool_tokens: int
     running_cap: int | None
     throughput: Throughput
+    mtp: MtpChoice
+    mtp_gain: MtpGain | None  # None when MTP is off
     problems: list[str]
     warnings: list[str]
 

@@ -25,6 +25,10 @@ Concurrency = Annotated[int, Field(ge=1, le=1024)]
 Port = Annotated[int, Field(ge=1, le=65535)]
 ServedModelName = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 EnvVarName = Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]{0,127}$")]
+# Draft tokens per decode step with MTP. The model has one MTP layer, which the engines run again
+# for every further draft token; at the assumed 0.8 acceptance the 8th adds 0.8**8 = 0.17 tokens
+# per step (planning/speculative.py), so more only costs memory.
+SpeculativeTokens = Annotated[int, Field(ge=1, le=8)]
 
 
 def check_bind_address(value: str) -> str:
@@ -69,6 +73,14 @@ class ServingOptions(StrictModel):
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
+    mtp: bool | None = Field(
+        default=None,
+        description="MTP speculative decoding; default: on where the checkpoint ships the MTP "
+        "layer and the engine version runs it (`show` says why it is on or off)",
+    )
+    speculative_tokens: SpeculativeTokens | None = Field(
+        default=None, description="Draft tokens per step with MTP; default: the engine's"
+    )
     # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
     extra_args: tuple[ServerArgument, ...] = Field(
         default=(), description="Appended to the server command"

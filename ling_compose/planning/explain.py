@@ -83,6 +83,12 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
             f"({plan.kv_pool_tokens:,} tokens in the KV pool)",
         ),
         (
+            "speculative decoding",
+            f"MTP, {plan.mtp.tokens} draft token(s) per step" if plan.mtp.on else "off",
+            _source(ov.mtp if ov.mtp is not None else ov.speculative_tokens, "default")
+            + f"; {plan.mtp.why}",
+        ),
+        (
             "tool-call parser",
             tool_parser,
             "resolved for the model's hermes-style JSON format and this engine version"
@@ -117,19 +123,30 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
 
 def plan_lines(plan: Plan) -> list[str]:
     g = plan.gpu
-    kv_value_bytes = g.kv_bytes_per_token / (
-        model_facts.MLA_LAYERS * model_facts.MLA_VALUES_PER_TOKEN
-    )
+    kv_layers = model_facts.MLA_LAYERS + (model_facts.MTP_LAYERS if plan.mtp.on else 0)
+    kv_value_bytes = g.kv_bytes_per_token / (kv_layers * model_facts.MLA_VALUES_PER_TOKEN)
     engine = registry.get(plan.engine)
     state_value_bytes = engine.state_bytes_per_value
+    mtp = plan.mtp
+    mla = (
+        f"{model_facts.MLA_LAYERS + model_facts.MTP_LAYERS} MLA layers (4 + the MTP layer's)"
+        if mtp.on
+        else f"{model_facts.MLA_LAYERS} MLA layers"
+    )
+    state_factor = (
+        f" x {engine.mtp_state_factor(mtp.tokens):g} for {mtp.tokens} draft token(s)"
+        if mtp.on
+        else ""
+    )
     lines = [
         f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
         f"per GPU: {g.total:.2f} GiB total ({g.total_note}), {g.usable:.1f} GiB usable = {g.usable_note}",
-        f"  weights shard              {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded)",
+        f"  weights shard              {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded"
+        + (f"; MTP layer / TP {g.mtp_weights:.2f} GiB included)" if mtp.on else ")"),
         f"  activation reserve         {g.reserve:8.2f} GiB  (estimate: activations, CUDA graphs, NCCL)",
         f"  left for KV cache + state  {g.cache_budget:8.2f} GiB  ({g.pool_note})",
-        f"  KV per sequence            {g.kv_per_seq_at_context:8.3f} GiB  (4 MLA layers x 576 values x {kv_value_bytes:g} B x {plan.context_length} tokens)",
-        f"  linear state per sequence  {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x {state_value_bytes} B, {g.state_note}; / TP)",
+        f"  KV per sequence            {g.kv_per_seq_at_context:8.3f} GiB  ({mla} x 576 values x {kv_value_bytes:g} B x {plan.context_length} tokens)",
+        f"  linear state per sequence  {g.state_per_seq:8.3f} GiB  (28 layers x 32 heads x 128 x 128 x {state_value_bytes} B, {g.state_note}; / TP{state_factor})",
     ]
     split = engine.cache_pool == "split"
     if g.state_pool and split:
@@ -164,8 +181,36 @@ def plan_lines(plan: Plan) -> list[str]:
         f"{t.single_stream_tok_s_achievable:.0f} tok/s single stream, {t.aggregate_tok_s_achievable:.0f} tok/s "
         f"aggregate",
         f"  ({t.active_gb_per_token:.2f} GB read per token; bound by {t.bound_by}; real throughput is lower)",
+        *_mtp_lines(plan),
         "verdict: " + ("fits" if plan.fits else "DOES NOT FIT"),
     ]
     lines += [f"  problem: {p}" for p in plan.problems]
     lines += [f"  warning: {w}" for w in plan.warnings]
     return lines
+
+
+def _mtp_lines(plan: Plan) -> list[str]:
+    """MTP on or off and why; with it on, the assumption and the range it gives."""
+    lines = [f"speculative decoding (MTP): {plan.mtp.why}"]
+    gain = plan.mtp_gain
+    if gain is None:
+        return lines
+    low, central, high = gain.acceptance
+    e_low, e_central, e_high = gain.tokens_per_step
+    one, many = gain.single_stream_speedup, gain.aggregate_speedup
+    one_tok, many_tok = gain.single_stream_tok_s_achievable, gain.aggregate_tok_s_achievable
+    t = plan.throughput
+    return [
+        *lines,
+        f"  ASSUMPTION: {central:g} of drafts accepted ({low:g}-{high:g}; not measured for this "
+        f"model, see docs/performance.md#mtp) -> {e_central:.2f} tokens per verify step "
+        f"({e_low:.2f}-{e_high:.2f})",
+        f"  each draft step reads {gain.draft_gb:.2f} GB (the MTP layer's active weights and the LM head)",
+        f"  expected single stream {one[0]:.1f}x-{one[1]:.1f}x: {one_tok[0]:.0f}-{one_tok[1]:.0f} tok/s "
+        f"against the ceiling {t.single_stream_tok_s_achievable:.0f} without MTP (achievable bandwidth)",
+        f"  expected aggregate at {t.at_concurrency} sequences {many[0]:.1f}x-{many[1]:.1f}x: "
+        f"{many_tok[0]:.0f}-{many_tok[1]:.0f} tok/s against {t.aggregate_tok_s_achievable:.0f}",
+        "  (above the one-read-per-token ceiling: a step keeps several tokens per read of the "
+        "weights; the low end reads every drafted token's experts, the high end a verify step "
+        "that costs a plain one)",
+    ]

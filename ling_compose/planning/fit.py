@@ -21,11 +21,13 @@ from ling_compose.models.plan import (
     Capacity,
     GpuBudget,
     HostBudget,
+    MtpChoice,
+    MtpGain,
     Plan,
     Throughput,
 )
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE, MAX_CONTEXT_YARN, Stack
-from ling_compose.planning import model_facts
+from ling_compose.planning import model_facts, speculative
 
 HOST_RAM_MARGIN_GIB = 8.0  # OS, container runtime and the server's own buffers
 
@@ -41,12 +43,12 @@ def parallelism(stack: Stack) -> tuple[int, int]:
     return tp, pp
 
 
-def _kv_bytes_per_token(stack: Stack) -> float:
-    return model_facts.kv_bytes_per_token(engine_of(stack).fp8_kv_cache(stack.backend))
+def _kv_bytes_per_token(stack: Stack, mtp: bool = False) -> float:
+    return model_facts.kv_bytes_per_token(engine_of(stack).fp8_kv_cache(stack.backend), mtp)
 
 
-def _kv_gib(stack: Stack, tokens: int) -> float:
-    return _kv_bytes_per_token(stack) * tokens / GIB
+def _kv_gib(stack: Stack, tokens: int, mtp: bool = False) -> float:
+    return _kv_bytes_per_token(stack, mtp) * tokens / GIB
 
 
 def _state_gib(stack: Stack, tp: int) -> float:
@@ -113,10 +115,14 @@ def _host_budget(stack: Stack, cpu_layers: int) -> HostBudget:
     )
 
 
-def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget | None, Capacity]:
+def _gpu_budget(
+    stack: Stack, tp: int, pp: int, mtp: MtpChoice
+) -> tuple[GpuBudget, HostBudget | None, Capacity]:
     """One GPU's memory: the engine's share of it, the weights it holds (all of them, split by
     TP x PP; or, where the engine offloads experts, all but those kept in host RAM), the
-    engine's activation reserve, and how the rest holds running sequences."""
+    engine's activation reserve, and how the rest holds running sequences. With MTP on: its
+    layer's weights (split by TP: its experts and MLA heads shard like the target's), its MLA
+    layer's KV and the state the engine keeps for the draft positions."""
     engine, gpu, ckpt, serving = (
         engine_of(stack),
         stack.hardware.gpu,
@@ -135,13 +141,17 @@ def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget |
         )
     else:
         weights = ckpt.weights_gib / (tp * pp)
+    mtp_weights = ckpt.mtp_gib / tp if mtp.on else 0.0
+    weights += mtp_weights
     reserve = engine.activation_reserve_gib
     budget = usable - weights - reserve
     # The MLA latent is replicated on every tensor-parallel rank; linear state splits by heads
     # (offloading layouts are planned on one GPU).
-    per_token = _kv_bytes_per_token(stack)
-    kv_seq = _kv_gib(stack, serving.context_length)
+    per_token = _kv_bytes_per_token(stack, mtp.on)
+    kv_seq = _kv_gib(stack, serving.context_length, mtp.on)
     state_seq = _state_gib(stack, 1 if engine.offloads_experts else tp)
+    if mtp.on:
+        state_seq *= engine.mtp_state_factor(mtp.tokens)
     capacity = engine.capacity(
         CacheDemand(
             budget, kv_seq, state_seq, per_token, serving.context_length, serving.concurrency
@@ -153,6 +163,7 @@ def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget |
         usable=usable,
         usable_note=usable_note,
         weights=weights,
+        mtp_weights=mtp_weights,
         reserve=reserve,
         cache_budget=budget,
         kv_bytes_per_token=per_token,
@@ -168,8 +179,11 @@ def _gpu_budget(stack: Stack, tp: int, pp: int) -> tuple[GpuBudget, HostBudget |
     return gpu_budget, host, capacity
 
 
-def _throughput(stack: Stack, tp: int, host: HostBudget | None) -> Throughput:
-    """Memory-bandwidth ceilings: decode reads the active weights once per step."""
+def _throughput(
+    stack: Stack, tp: int, host: HostBudget | None, mtp: MtpChoice
+) -> tuple[Throughput, MtpGain | None]:
+    """Memory-bandwidth ceilings: decode reads the active weights once per step; with MTP on,
+    the range it is expected to reach (planning/speculative.py, an assumption)."""
     gpu, ckpt, serving = stack.hardware.gpu, stack.checkpoint, stack.serving
     active = model_facts.active_gb_per_token(ckpt)
     other_gb = model_facts.other_weights_gib(ckpt) * GIB / GB
@@ -194,7 +208,7 @@ def _throughput(stack: Stack, tp: int, host: HostBudget | None) -> Throughput:
             "the fraction a streaming read reached on a real H200"
         )
     sheet, real = gpu.memory_bandwidth_gbs, gpu.achievable_read_gbs
-    return Throughput(
+    throughput = Throughput(
         active_gb_per_token=active,
         at_concurrency=conc,
         bound_by=bound,
@@ -206,6 +220,13 @@ def _throughput(stack: Stack, tp: int, host: HostBudget | None) -> Throughput:
         single_stream_tok_s_achievable=1.0 / step_seconds(1, real),
         aggregate_tok_s_achievable=conc / step_seconds(conc, real),
     )
+    if not mtp.on:
+        return throughput, None
+    plain = (throughput.single_stream_tok_s_achievable, throughput.aggregate_tok_s_achievable)
+    gain = speculative.gain(
+        stack, mtp.tokens, lambda batch: step_seconds(batch, real), real * tp, plain
+    )
+    return throughput, gain
 
 
 def make_plan(stack: Stack) -> Plan:
@@ -225,7 +246,12 @@ def make_plan(stack: Stack) -> Plan:
             "context above 131072 enables YaRN rope scaling (factor 2); short prompts may lose a little quality"
         )
     engine = engine_of(stack)
-    gpu_budget, host, capacity = _gpu_budget(stack, tp, pp)
+    mtp = speculative.decide(stack)
+    if mtp.refused:
+        problems.append(mtp.refused)
+    if mtp.warning:
+        warnings.append(mtp.warning)
+    gpu_budget, host, capacity = _gpu_budget(stack, tp, pp, mtp)
     if host is not None and host.needed > host.total:
         problems.append(
             f"{host.moe_layers_on_cpu} MoE layers of experts ({host.experts_in_ram:.1f} GiB) must stay in "
@@ -263,6 +289,7 @@ def make_plan(stack: Stack) -> Plan:
             "queues or preempts the rest"
         )
     warnings += engine.warnings(stack, capacity)
+    throughput, mtp_gain = _throughput(stack, tp, host, mtp)
     if not stack.hardware.gpu.memory_verified:
         warnings.append(
             f"the catalogue's memory figure for {stack.hardware.gpu.name} is unverified "
@@ -283,7 +310,9 @@ def make_plan(stack: Stack) -> Plan:
         sequences_at_full_context=capacity.sequences_at_full_context,
         kv_pool_tokens=capacity.kv_pool_tokens,
         running_cap=capacity.running_cap,
-        throughput=_throughput(stack, tp, host),
+        throughput=throughput,
+        mtp=mtp,
+        mtp_gain=mtp_gain,
         problems=problems,
         warnings=warnings,
     )
@@ -292,12 +321,30 @@ def make_plan(stack: Stack) -> Plan:
 def memory_summary(plan: Plan) -> str:
     """One line for headers and READMEs: the budget and how many full-length sequences it holds."""
     g = plan.gpu
+    mtp = f" (MTP layer {g.mtp_weights:.1f} GiB included)" if g.mtp_weights else ""
     return (
-        f"{g.weights:.1f} GiB weights + {g.reserve:.1f} GiB reserve of {g.usable:.1f} GiB usable; "
+        f"{g.weights:.1f} GiB weights{mtp} + {g.reserve:.1f} GiB reserve of {g.usable:.1f} GiB usable; "
         f"{g.cache_budget:.1f} GiB left for KV cache and state holds {plan.sequences_at_full_context} "
         f"sequences at full context {plan.context_length} ({g.per_seq_at_context:.3f} GiB each; "
         f"{plan.kv_pool_tokens:,} tokens in the KV pool); its {plan.concurrency} running sequences "
         f"(the engine's cap) at full context need {g.cache_needed:.1f} GiB."
+    )
+
+
+def mtp_summary(plan: Plan) -> str:
+    """One line for headers, show and READMEs: MTP on or off and why, and with it on, the
+    expected decode speed-up (an assumption) beside the ceiling without it."""
+    gain = plan.mtp_gain
+    if gain is None:
+        return plan.mtp.why + "."
+    low, high = gain.single_stream_speedup
+    one_low, one_high = gain.single_stream_tok_s_achievable
+    plain = plan.throughput.single_stream_tok_s_achievable
+    return (
+        f"{plan.mtp.why}. Expected single-stream decode {low:.1f}x-{high:.1f}x, "
+        f"{one_low:.0f}-{one_high:.0f} tok/s against {plain:.0f} without MTP at achievable "
+        f"bandwidth, ASSUMING {gain.acceptance[1]:g} of drafts accepted "
+        f"(docs/performance.md#mtp)."
     )
 
 

@@ -21,6 +21,9 @@ KV_LORA_RANK = 512
 ROPE_HEAD_DIM = 64
 NUM_EXPERTS = 256
 EXPERTS_PER_TOKEN = 8
+HIDDEN_SIZE = 4096
+MOE_INTERMEDIATE = 1024
+VOCAB_SIZE = 157_184  # Bailing V2/V2.5 tokenizer (third-party readings of config.json)
 
 # Routed-expert parameters R and the rest N: N + R = total, N + R * 8/256 = active.
 ROUTED_EXPERT_PARAMS = (TOTAL_PARAMS - ACTIVE_PARAMS) / (1 - EXPERTS_PER_TOKEN / NUM_EXPERTS)
@@ -34,8 +37,25 @@ KV_BYTES_PER_TOKEN_BF16 = MLA_VALUES_PER_TOKEN * 2 * MLA_LAYERS  # 4,608
 LINEAR_STATE_VALUES_PER_SEQ = LINEAR_LAYERS * ATTENTION_HEADS * HEAD_DIM * HEAD_DIM
 
 
-def kv_bytes_per_token(fp8_cache: bool) -> float:
-    return KV_BYTES_PER_TOKEN_BF16 / 2 if fp8_cache else float(KV_BYTES_PER_TOKEN_BF16)
+# The MTP layer (layer 32, num_nextn_predict_layers = 1): enorm, hnorm, eh_proj (2 x hidden ->
+# hidden), one MLA attention layer and a full MoE block (256 routed experts + the shared one);
+# embeddings and LM head are the target's (vLLM 0.33.0 model_executor/models/bailing_moe_mtp.py,
+# v1/spec_decode/llm_base_proposer.py; SGLang 0.5.23 models/bailing_moe_nextn.py). About 3.31 B
+# parameters, which matches the FP8 repository's 3.10 GiB MTP file.
+MTP_LAYERS = 1
+MTP_ROUTED_PARAMS = NUM_EXPERTS * 3 * HIDDEN_SIZE * MOE_INTERMEDIATE  # 3.22 B
+MTP_PARAMS = 3.31e9
+# What one draft step reads of it: everything but the routed experts, plus 8 experts.
+MTP_ACTIVE_PARAMS = MTP_PARAMS - MTP_ROUTED_PARAMS * (1 - EXPERTS_PER_TOKEN / NUM_EXPERTS)
+LM_HEAD_PARAMS = VOCAB_SIZE * HIDDEN_SIZE  # read again by every draft step (shared head)
+
+
+def kv_bytes_per_token(fp8_cache: bool, mtp: bool = False) -> float:
+    """KV bytes per token per sequence: the MLA latent of the 4 MLA layers, and of the MTP
+    layer's own MLA attention when speculative decoding runs it (+25 %)."""
+    layers = MLA_LAYERS + (MTP_LAYERS if mtp else 0)
+    per_token = MLA_VALUES_PER_TOKEN * 2 * layers
+    return per_token / 2 if fp8_cache else float(per_token)
 
 
 def routed_expert_gib(ckpt: Checkpoint) -> float:

@@ -23,6 +23,7 @@ import string
 import tempfile
 import time
 import tracemalloc
+from argparse import BooleanOptionalAction
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -205,6 +206,8 @@ def override_values(flag: str) -> st.SearchStrategy[list[str]]:
     field, options = OVERRIDE_FLAGS[flag]
     if options.get("action") == "store_const":
         return st.just([flag])
+    if options.get("action") is BooleanOptionalAction:  # --mtp and the --no-mtp it adds
+        return st.sampled_from([[flag], ["--no-" + flag[2:]]])
     values = st.one_of(NUMBERS.map(str), TEXT)
     if "choices" in options:
         values = st.one_of(st.sampled_from(options["choices"]), values)

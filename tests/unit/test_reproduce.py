@@ -30,6 +30,8 @@ EVERY_OVERRIDE = lc.Overrides(
     served_model_name="ling",
     api_key_env="LING_API_KEY",
     tool_calling=False,
+    mtp=False,
+    speculative_tokens=2,
     extra_args=["--enable-metrics", "--chunked-prefill-size", "4096"],
 )
 
@@ -46,6 +48,14 @@ def test_override_flags_parse_back_to_the_same_overrides() -> None:
     assert args is not None
     parsed = build_parser().parse_args(["render", "4xh100-bf16", *args])
     assert overrides_from_args(parsed) == EVERY_OVERRIDE
+
+
+def test_mtp_on_and_off_are_said_as_their_own_flags() -> None:
+    for mtp, flag in ((True, "--mtp"), (False, "--no-mtp")):
+        args = reproduce.override_args(lc.Overrides(mtp=mtp).model_dump())
+        assert args == (flag,)
+        parsed = build_parser().parse_args(["render", "h200-fp8", *args])
+        assert overrides_from_args(parsed) == lc.Overrides(mtp=mtp)
 
 
 def test_an_override_the_cli_cannot_say_gives_no_command() -> None:
