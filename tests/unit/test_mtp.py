@@ -210,3 +210,15 @@ def test_plan_labels_the_acceptance_as_an_assumption(capsys):
 def test_every_engine_says_whether_it_runs_mtp():
     for engine in registry.engines():
         assert (engine.mtp_min_version is None) == (engine.name == "llamacpp")
+
+
+@pytest.mark.parametrize("engine_name", ["vllm", "sglang"])
+@pytest.mark.parametrize("tokens", [1, 3, 8])
+def test_the_pinned_parsers_catalogues_accept_the_emitted_flags(engine_name, tokens):
+    engine = registry.get(engine_name)
+    args = [str(a) for a in engine.mtp_args(tokens)]
+    result = engine.check_args(engine.pinned_version, args)
+    assert not result.errors and not result.warnings
+    # The same check refuses what the parser would: vLLM's value is JSON, SGLang's an int.
+    bad = [args[0], "{method: mtp}"] if engine_name == "vllm" else [args[2], "three"]
+    assert engine.check_args(engine.pinned_version, bad).errors
