@@ -85,7 +85,12 @@ def explain(compiled: Compiled, overrides: Overrides | None = None) -> list[Row]
         (
             "speculative decoding",
             f"MTP, {plan.mtp.tokens} draft token(s) per step" if plan.mtp.on else "off",
-            _source(ov.mtp if ov.mtp is not None else ov.speculative_tokens, "default")
+            _source(
+                ov.mtp if ov.mtp is not None else ov.speculative_tokens,
+                "profile"
+                if (serving.mtp, serving.speculative_tokens) != (None, None)
+                else "default",
+            )
             + f"; {plan.mtp.why}",
         ),
         (

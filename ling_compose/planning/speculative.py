@@ -17,6 +17,7 @@ from collections.abc import Callable
 from ling_compose import catalog
 from ling_compose.engines import registry
 from ling_compose.models.hardware import GB, GIB
+from ling_compose.models.overrides import FLAG_OF_FIELD
 from ling_compose.models.plan import MtpChoice, MtpGain
 from ling_compose.models.stack import Stack
 from ling_compose.planning import model_facts
@@ -38,12 +39,6 @@ def tokens_per_step(acceptance: float, tokens: int) -> float:
     return sum(acceptance**i for i in range(tokens + 1))
 
 
-def _flags(field: str) -> str:
-    from ling_compose.models.overrides import FLAG_OF_FIELD
-
-    return FLAG_OF_FIELD[field]
-
-
 def _with_mtp_weights() -> str:
     """The checkpoints that ship the MTP layer, those with an unverified fact marked."""
     keys = [
@@ -61,7 +56,8 @@ def decide(stack: Stack) -> MtpChoice:
     engine = registry.get(stack.backend.engine)
     ckpt, serving = stack.checkpoint, stack.serving
     asked, tokens = serving.mtp, serving.speculative_tokens
-    mtp_flag, tokens_flag = _flags("mtp"), _flags("speculative_tokens")
+    mtp_flag, tokens_flag = FLAG_OF_FIELD["mtp"], FLAG_OF_FIELD["speculative_tokens"]
+    no_mtp_flag = "--no-" + mtp_flag.removeprefix("--")  # argparse's BooleanOptionalAction
     blocker = engine.mtp_unsupported(stack.backend)
     hint = f"drop {mtp_flag} and {tokens_flag} (serving.mtp, serving.speculative_tokens)"
     if blocker is None and not ckpt.has_mtp:
@@ -76,7 +72,7 @@ def decide(stack: Stack) -> MtpChoice:
         refused = f"MTP speculative decoding cannot run here: {blocker}" if wanted else None
         return MtpChoice(False, 0, f"off: {blocker}", refused, hint if wanted else None)
     if asked is False:
-        return MtpChoice(False, 0, f"off: turned off ({mtp_flag.replace('--', '--no-')})")
+        return MtpChoice(False, 0, f"off: turned off ({no_mtp_flag} or serving.mtp: false)")
     if asked is None and ckpt.mtp_note:
         why = f"off unless asked for ({mtp_flag}): {ckpt.mtp_note}"
         if tokens is None:
@@ -95,11 +91,11 @@ def decide(stack: Stack) -> MtpChoice:
     else:
         why = (
             f"on: {ckpt.hf_repo} ships the MTP layer and {engine.display_name} {version} runs it; "
-            f"{k} draft token(s) per step ({mtp_flag.replace('--', '--no-')} turns it off)"
+            f"{k} draft token(s) per step ({no_mtp_flag} turns it off)"
         )
     warning = (
         f"MTP is on although {ckpt.mtp_note}; if the server stops at start-up with that "
-        f"message, render with {mtp_flag.replace('--', '--no-')}"
+        f"message, render with {no_mtp_flag}"
         if ckpt.mtp_note
         else None
     )
