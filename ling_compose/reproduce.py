@@ -8,10 +8,11 @@ and every override, spelled by the flag table the CLI's arguments are built from
 from __future__ import annotations
 
 import shlex
+from argparse import BooleanOptionalAction
 from collections.abc import Mapping
 from pathlib import Path
 
-from ling_compose.models.overrides import FLAG_OF_FIELD
+from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS
 from ling_compose.models.stack import Origin
 
 PROGRAM = "python -m ling_compose"
@@ -36,8 +37,9 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
             if value is not False:
                 return None
             args.append(FLAG_OF_FIELD[field])
-        elif field == "mtp":
-            args.append(FLAG_OF_FIELD[field] if value else "--no-" + FLAG_OF_FIELD[field][2:])
+        elif OVERRIDE_FLAGS[FLAG_OF_FIELD[field]][1].get("action") is BooleanOptionalAction:
+            flag = FLAG_OF_FIELD[field]  # --mtp, and --no-mtp, which argparse adds for it
+            args.append(flag if value else "--no-" + flag.removeprefix("--"))
         elif field == "extra_args":
             assert isinstance(value, list | tuple)
             # `=`: values may start with a dash
