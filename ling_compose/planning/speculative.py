@@ -5,8 +5,8 @@ Ling-2.6-flash has one multi-token-prediction layer. With it on, each decode ste
 tokens with that layer (run k times) and the target model verifies them in one pass, which
 keeps the accepted ones plus one of its own. The decision needs two facts from two places: the
 checkpoint ships the layer (catalog/checkpoints.yaml `has_mtp`, `mtp_note`) and the engine
-version runs it (the engine module's `mtp_*`). The gain needs a third that nobody measured
-for this model: how often a draft is accepted. It is an ASSUMPTION, said as one wherever it is
+version runs it (the engine module's `mtp_*`). The gain needs a third that no source read for
+this model gives: how often a draft is accepted. It is an ASSUMPTION, said as one wherever it is
 printed (docs/performance.md "MTP" cites where the range comes from).
 """
 
@@ -28,8 +28,8 @@ from ling_compose.planning import model_facts
 # weights accept less. Later draft tokens reuse the same layer and are assumed to be accepted
 # geometrically less often (vLLM warns of "lower acceptance rate" for k > 1).
 ACCEPTANCE = (0.6, 0.8, 0.9)
-# The LM head is read again by every draft step; the checkpoints keep it in BF16 (an
-# assumption for the FP8 and INT4 repositories, whose quantisation leaves embeddings and head).
+# The LM head is read again by every draft step, in BF16: the INT4 checkpoint quantises routed
+# experts only (shared/facts/ling-2.6-flash.md §1); for the FP8 one this is an assumption.
 LM_HEAD_BYTES_PER_PARAM = 2
 
 
