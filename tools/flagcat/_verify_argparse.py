@@ -29,6 +29,22 @@ def _parse(parse: Any, args: list[str]) -> Any:
         ) from e
 
 
+def _check_speculative_config(config: dict[str, Any]) -> None:
+    """The JSON's keys are SpeculativeConfig's fields and its method one vLLM names (what
+    SpeculativeConfig(**config) would check first; the rest needs the model's own config)."""
+    import dataclasses
+    import typing
+
+    from vllm.config.speculative import SpeculativeConfig, SpeculativeMethod
+
+    unknown = set(config) - {f.name for f in dataclasses.fields(SpeculativeConfig)}
+    if unknown:
+        raise _Rejected(f"--speculative-config: unknown keys {sorted(unknown)}")
+    methods = set(typing.get_args(SpeculativeMethod))
+    if config.get("method") not in methods | {None}:
+        raise _Rejected(f"--speculative-config: unknown method {config.get('method')!r}")
+
+
 def vllm_checker() -> Any:
     import vllm.platforms as platforms
     from vllm.platforms.interface import UnspecifiedPlatform
@@ -59,7 +75,11 @@ def vllm_checker() -> Any:
         reasoning = getattr(ns, "reasoning_parser", "") or ""
         if reasoning and reasoning not in ReasoningParserManager.list_registered():
             raise _Rejected(f"invalid reasoning parser: {reasoning}")
-        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}"
+        spec = ""
+        if ns.speculative_config:
+            _check_speculative_config(ns.speculative_config)
+            spec = f" speculative_config={ns.speculative_config!r}"
+        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}{spec}"
 
     return check
 
@@ -84,6 +104,11 @@ def sglang_checker() -> Any:
         note = ""
         if tool and f'"{tool}":' in src.split("deprecated_tool_call_parsers", 1)[-1][:200]:
             note = f" (tool parser {tool!r} is a deprecated alias: rewritten at start-up)"
+        if ns.speculative_algorithm:
+            note += (
+                f" speculative={ns.speculative_algorithm} steps={ns.speculative_num_steps} "
+                f"topk={ns.speculative_eagle_topk} draft_tokens={ns.speculative_num_draft_tokens}"
+            )
         return f"parsed: model={ns.model_path!r} tp={ns.tp_size} tool_parser={tool!r}{note}"
 
     return check
