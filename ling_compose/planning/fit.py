@@ -251,6 +251,14 @@ def make_plan(stack: Stack) -> Plan:
         problems.append(mtp.refused)
     if mtp.warning:
         warnings.append(mtp.warning)
+    if mtp.on and pp > 1:
+        # vLLM 0.33.0 builds the draft at pipeline parallel 1 (config/speculative.py) and loads
+        # its own vocabulary embedding when PP > 1 (v1/spec_decode/llm_base_proposer.py).
+        warnings.append(
+            f"MTP at pipeline parallel {pp} is planned as its layer split by tensor parallel on "
+            "every GPU; the draft may also load its own copy of the vocabulary embedding "
+            f"(~{model_facts.LM_HEAD_PARAMS * 2 / GIB:.1f} GiB in BF16, not planned): unverified"
+        )
     gpu_budget, host, capacity = _gpu_budget(stack, tp, pp, mtp)
     if host is not None and host.needed > host.total:
         problems.append(

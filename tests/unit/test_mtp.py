@@ -222,3 +222,10 @@ def test_the_pinned_parsers_catalogues_accept_the_emitted_flags(engine_name, tok
     # The same check refuses what the parser would: vLLM's value is JSON, SGLang's an int.
     bad = [args[0], "{method: mtp}"] if engine_name == "vllm" else [args[2], "three"]
     assert engine.check_args(engine.pinned_version, bad).errors
+
+
+def test_mtp_with_pipeline_parallel_warns_of_what_is_not_planned():
+    plan = make_plan(load_stack("4xh100-bf16", Overrides(tensor_parallel=2, pipeline_parallel=2)))
+    assert plan.mtp.on
+    assert any("pipeline parallel 2" in w and "unverified" in w for w in plan.warnings)
+    assert not [w for w in make_plan(load_stack("4xh100-bf16")).warnings if "pipeline" in w]
