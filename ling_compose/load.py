@@ -382,6 +382,7 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         served_model_name=ov.served_model_name,
         api_key_env=ov.api_key_env,
         tool_calling=ov.tool_calling,
+        monitoring=ov.monitoring,
     )
     if ov.extra_args:
         serving["extra_args"] = [*spec.serving.extra_args, *ov.extra_args]

@@ -11,7 +11,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from ling_compose.models.overrides import FLAG_OF_FIELD
+from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS
 from ling_compose.models.stack import Origin
 
 PROGRAM = "python -m ling_compose"
@@ -32,10 +32,12 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
     for field, value in changes.items():
         if value is None or value == []:
             continue
-        if field == "tool_calling":
-            if value is not False:
+        flag = FLAG_OF_FIELD[field]
+        read_as = OVERRIDE_FLAGS[flag][1]
+        if read_as.get("action") == "store_const":  # a switch says its one value only
+            if value != read_as["const"]:
                 return None
-            args.append(FLAG_OF_FIELD[field])
+            args.append(flag)
         elif field == "extra_args":
             assert isinstance(value, list | tuple)
             # `=`: values may start with a dash

@@ -9,6 +9,7 @@ import jinja2
 from ling_compose.compose.compile import Compiled
 from ling_compose.compose.render import render_yaml
 from ling_compose.errors import ConfigError
+from ling_compose.monitoring.services import GRAFANA_PASSWORD_ENV
 from ling_compose.reproduce import render_command
 from ling_compose.write import write_atomic
 
@@ -40,6 +41,8 @@ def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
         "service": service,
         "endpoint": compiled.endpoint,
         "api_key_env": compiled.stack.serving.api_key_env,
+        "monitoring": compiled.stack.serving.monitoring,
+        "grafana_password_env": GRAFANA_PASSWORD_ENV,
     }
     return {
         "docker-compose.yml": render_yaml(compiled.project),

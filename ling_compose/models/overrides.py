@@ -44,6 +44,7 @@ class Overrides(StrictModel):
     served_model_name: ServedModelName | None = None
     api_key_env: EnvVarName | None = None
     tool_calling: bool | None = None
+    monitoring: bool | None = None
     model_file: LocalPath | None = None
     extra_args: list[ServerArgument] = Field(default_factory=list)
 
@@ -80,6 +81,16 @@ OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
     "--no-tool-calling": (
         "tool_calling",
         {"action": "store_const", "const": False, "default": None},
+    ),
+    "--with-monitoring": (
+        "monitoring",
+        {
+            "action": "store_const",
+            "const": True,
+            "default": None,
+            "help": "add Prometheus (scraping the server) and Grafana (its dashboard) on loopback; "
+            "needs GRAFANA_ADMIN_PASSWORD at up",
+        },
     ),
     "--model-file": (
         "model_file",

@@ -69,6 +69,11 @@ class ServingOptions(StrictModel):
         description="Name of the environment variable holding the API key (never the key itself)",
     )
     tool_calling: bool = True
+    monitoring: bool = Field(
+        default=False,
+        description="Add Prometheus scraping the server and Grafana with its dashboard "
+        "(docker-compose output; docs/performance.md#metrics)",
+    )
     # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
     extra_args: tuple[ServerArgument, ...] = Field(
         default=(), description="Appended to the server command"

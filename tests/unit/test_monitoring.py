@@ -268,20 +268,9 @@ def test_config_content_reads_back_exactly_and_multi_line_text_is_a_literal_bloc
 
 
 def _with_monitoring(profile: str, extra_args: list[str] | None = None) -> ComposeProject:
-    """A built-in profile compiled as render compiles it, with monitoring added as the compose
-    compiler will add it (from the compiled server's engine, version, port and command)."""
-    compiled = compile_stack(load_stack(profile, Overrides(extra_args=extra_args or [])))
-    meta = compiled.project.metadata
-    server = compiled.project.services[meta["service"]]
-    mon = monitoring_services(
-        meta["engine"],
-        meta["engine_version"],
-        server_service=meta["service"],
-        container_port=server.ports[0].container_port,
-        api_key_env=compiled.stack.serving.api_key_env,
-        server_command=server.command,
-    )
-    return mon.add_to(compiled.project)
+    """A built-in profile compiled as `render PROFILE --with-monitoring` compiles it."""
+    overrides = Overrides(monitoring=True, extra_args=extra_args or [])
+    return compile_stack(load_stack(profile, overrides)).project
 
 
 @pytest.mark.parametrize("profile", ["h100-fp8", "h200-bf16", "4090-int4"])

@@ -30,6 +30,7 @@ EVERY_OVERRIDE = lc.Overrides(
     served_model_name="ling",
     api_key_env="LING_API_KEY",
     tool_calling=False,
+    monitoring=True,
     extra_args=["--enable-metrics", "--chunked-prefill-size", "4096"],
 )
 
@@ -50,6 +51,7 @@ def test_override_flags_parse_back_to_the_same_overrides() -> None:
 
 def test_an_override_the_cli_cannot_say_gives_no_command() -> None:
     assert reproduce.override_args(lc.Overrides(tool_calling=True).model_dump()) is None
+    assert reproduce.override_args(lc.Overrides(monitoring=False).model_dump()) is None
 
 
 def test_header_command_reproduces_a_file_rendered_with_overrides_and_a_profiles_file(
