@@ -27,6 +27,8 @@ from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
     from ling_compose.models.stack import Stack
+    from ling_compose.monitoring.dashboard import Panel
+    from ling_compose.monitoring.metrics import EngineMetrics
 
 # rope_scaling that stretches the native 131072 positions to 262144 (model card, SGLang example).
 YARN_ROPE_SCALING = {
@@ -149,6 +151,10 @@ class Engine(ABC):
     image_cuda_variants: ClassVar[
         tuple[tuple[str, str], ...]
     ] = ()  # (tag suffix, CUDA), newest first
+
+    # -- monitoring --------------------------------------------------------------------------
+    metrics: ClassVar[tuple[EngineMetrics, ...]] = ()  # versions whose /metrics names were read
+    dashboard: ClassVar[tuple[Panel, ...]] = ()  # its Grafana panels, in its own metric names
 
     @abstractmethod
     def command(self, stack: Stack, plan: Plan) -> EngineCommand:

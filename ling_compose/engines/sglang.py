@@ -19,6 +19,8 @@ from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, Capacity
 from ling_compose.models.server import Value
+from ling_compose.monitoring import dashboard as dash
+from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
@@ -70,6 +72,128 @@ _STATE = (
 )
 
 
+# -- what /metrics writes at this version, and the Grafana panels that read it ------------
+
+# SGLang 0.5.23. Scheduler metrics carry model_name, engine_type, tp_rank, pp_rank, moe_ep_rank
+# (observability/metrics_collector.py L1382-1388; dp_rank and priority only when those are on);
+# tokenizer metrics model_name and engine_type (L1807-1812), some of them also is_streaming.
+_SG_SCHED = ("model_name", "engine_type", "tp_rank", "pp_rank", "moe_ep_rank")
+_SG_TOK = ("model_name", "engine_type")
+_SG_STREAM = (*_SG_TOK, "is_streaming")
+_SG = "sglang/srt/observability/metrics_collector.py"
+METRICS = EngineMetrics(
+    engine="sglang",
+    version="0.5.23",
+    path="/metrics",
+    enabled_by="--enable-metrics",
+    disabled_by=(),
+    needs_api_key=False,
+    endpoint_source=(
+        "sglang/srt/entrypoints/http_server.py L314-315 adds /metrics only with --enable-metrics; "
+        "srt/utils/auth.py L101-105 lets /metrics through whatever --api-key says"
+    ),
+    metrics=(
+        Metric("sglang:num_running_reqs", "gauge", "requests_running", _SG_SCHED, f"{_SG}:365"),
+        Metric("sglang:num_queue_reqs", "gauge", "requests_waiting", _SG_SCHED, f"{_SG}:371"),
+        Metric("sglang:gen_throughput", "gauge", "generation_throughput", _SG_SCHED, f"{_SG}:383"),
+        # The fullest of the KV pool and (for this hybrid model) the linear-attention state
+        # pool: managers/scheduler_components/pool_stats_observer.py L95-102, L155.
+        Metric("sglang:token_usage", "gauge", "kv_cache_usage", _SG_SCHED, f"{_SG}:405"),
+        Metric("sglang:full_token_usage", "gauge", "none", _SG_SCHED, f"{_SG}:411"),
+        Metric("sglang:mamba_usage", "gauge", "none", _SG_SCHED, f"{_SG}:423"),
+        # Only with speculative decoding (NEXTN/MTP) on.
+        Metric("sglang:spec_accept_length", "gauge", "none", _SG_SCHED, f"{_SG}:512"),
+        Metric("sglang:spec_accept_rate", "gauge", "none", _SG_SCHED, f"{_SG}:518"),
+        Metric("sglang:prompt_tokens_total", "counter", "prompt_tokens", _SG_STREAM, f"{_SG}:1856"),
+        Metric(
+            "sglang:generation_tokens_total",
+            "counter",
+            "generation_tokens",
+            _SG_STREAM,
+            f"{_SG}:1861",
+        ),
+        Metric(
+            "sglang:num_requests_total", "counter", "requests_finished", _SG_STREAM, f"{_SG}:1941"
+        ),
+        Metric(
+            "sglang:time_to_first_token_seconds",
+            "histogram",
+            "ttft_seconds",
+            _SG_STREAM,
+            f"{_SG}:2041",
+        ),
+        Metric(
+            "sglang:inter_token_latency_seconds", "histogram", "itl_seconds", _SG_TOK, f"{_SG}:2051"
+        ),
+        Metric(
+            "sglang:request_time_per_output_token_seconds",
+            "histogram",
+            "tpot_seconds",
+            _SG_STREAM,
+            f"{_SG}:2058",
+        ),
+        Metric(
+            "sglang:e2e_request_latency_seconds",
+            "histogram",
+            "e2e_seconds",
+            _SG_STREAM,
+            f"{_SG}:2068",
+        ),
+    ),
+)
+DASHBOARD = (
+    dash.Panel(
+        dash.TTFT,
+        "s",
+        "Request arrival to its first token.",
+        dash.quantiles("sglang:time_to_first_token_seconds", "TTFT"),
+    ),
+    dash.Panel(
+        dash.ITL,
+        "s",
+        "Gaps between output chunks, and per request the time per output token (TPOT).",
+        (
+            *dash.quantiles("sglang:inter_token_latency_seconds", "ITL"),
+            dash.quantiles("sglang:request_time_per_output_token_seconds", "TPOT")[0],
+        ),
+    ),
+    dash.Panel(
+        dash.TOKENS,
+        "short",
+        "Generated and prompt tokens per second, all requests together.",
+        (
+            dash.per_second("sglang:generation_tokens_total", "generated"),
+            dash.per_second("sglang:prompt_tokens_total", "prompt"),
+        ),
+    ),
+    dash.Panel(
+        dash.REQUESTS,
+        "short",
+        "Requests running, and requests in the waiting queue.",
+        (
+            dash.Query("sum(sglang:num_running_reqs)", "running"),
+            dash.Query("sum(sglang:num_queue_reqs)", "waiting"),
+        ),
+    ),
+    dash.Panel(
+        dash.KV,
+        "percentunit",
+        "The fuller of the KV pool and the linear-attention state pool (what limits admission), and each pool alone.",
+        (
+            dash.Query("max(sglang:token_usage)", "limiting pool"),
+            dash.Query("max(sglang:full_token_usage)", "KV (full attention)"),
+            dash.Query("max(sglang:mamba_usage)", "linear-attention state"),
+        ),
+    ),
+    dash.Panel(
+        dash.SPEC,
+        "percentunit",
+        "Accepted / proposed draft tokens per batch; no data without speculative decoding.",
+        (dash.Query("avg(sglang:spec_accept_rate)", "acceptance rate"),),
+    ),
+)
+
+
 class SGLang(base.Engine):
     name = "sglang"
     display_name = "SGLang"
@@ -77,6 +201,8 @@ class SGLang(base.Engine):
     pinned_version = PINNED_VERSION
     port = PORT
     image_repositories = ("lmsysorg/sglang",)
+    metrics = (METRICS,)
+    dashboard = DASHBOARD
     image_template = "lmsysorg/sglang:v{version}"
     entrypoint = ENTRYPOINT
     api_key_place = base.ApiKeyPlace(
