@@ -10,7 +10,14 @@ from pathlib import Path
 
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import ComposeProject, Service, is_host_path
+from ling_compose.models.compose import (
+    ComposeProject,
+    Config,
+    FileGrant,
+    Secret,
+    Service,
+    is_host_path,
+)
 from ling_compose.models.server import (
     LABEL_PREFIX,
     LC_ENDPOINT,
@@ -136,29 +143,30 @@ def _files(
     """The service's configs (their inline content) and secrets (the value of the variable
     each names), as files at their targets."""
     files = []
-    for grant in service.configs:
-        config = project.configs.get(grant.source)
-        if config is None:
-            raise ConfigError(
-                f"{where}.configs: {grant.source!r} is not a declared config",
-                hint="declare it under the top-level `configs:`",
-            )
-        files.append(ContainerFile(grant.target, config.content.encode(), _mode(grant.mode)))
-    for grant in service.secrets:
-        secret = project.secrets.get(grant.source)
-        if secret is None:
-            raise ConfigError(
-                f"{where}.secrets: {grant.source!r} is not a declared secret",
-                hint="declare it under the top-level `secrets:`",
-            )
-        value = env.get(secret.environment)
-        if not value:
-            raise ConfigError(
-                f"{where}.secrets: secret {grant.source!r} takes its value from "
-                f"{secret.environment}, which is not set",
-                hint=f"set {secret.environment} in the environment or in .env beside the file",
-            )
-        files.append(ContainerFile(grant.target, value.encode(), _mode(grant.mode)))
+    declared: tuple[tuple[str, list[FileGrant], Mapping[str, Config | Secret]], ...] = (
+        ("config", service.configs, project.configs),
+        ("secret", service.secrets, project.secrets),
+    )
+    for kind, grants, entries in declared:
+        for grant in grants:
+            entry = entries.get(grant.source)
+            if entry is None:
+                raise ConfigError(
+                    f"{where}.{kind}s: {grant.source!r} is not a declared {kind}",
+                    hint=f"declare it under the top-level `{kind}s:`",
+                )
+            if isinstance(entry, Config):
+                content = entry.content
+            else:
+                content = env.get(entry.environment, "")
+                if not content:
+                    raise ConfigError(
+                        f"{where}.secrets: secret {grant.source!r} takes its value from "
+                        f"{entry.environment}, which is not set",
+                        hint=f"set {entry.environment} in the environment or in .env beside "
+                        "the file",
+                    )
+            files.append(ContainerFile(grant.target, content.encode(), _mode(grant.mode)))
     return tuple(files)
 
 
