@@ -155,6 +155,23 @@ def _nearest(stack: Stack) -> list[tuple[str, Stack]]:
     return nearest(stack)
 
 
+def image_version_warnings(engine: Engine, image: str, version: str) -> list[str]:
+    """An image of the engine's own repositories whose tag names another release than the one
+    the command is checked against: its flags, planner constants and metric names may differ."""
+    repository, _, tag = image.rpartition(":")
+    if repository not in engine.image_repositories or "/" in tag:
+        return []
+    tagged = engine.version_from_tag(tag)
+    if tagged is None or tagged == version:
+        return []
+    return [
+        f"the image {image} is {engine.display_name} {tagged}, but the command was checked "
+        f"against {engine.display_name} {version}'s flags and planned with its constants: what "
+        f"changed between them shows only when it starts (a {version} variant, such as another "
+        "CUDA build of it, keeps both in step)"
+    ]
+
+
 def describe(stack: Stack) -> Described:
     """Fit check, then the engine's command, then the settings every stack shares."""
     plan = check_fits(stack, _nearest)
@@ -212,5 +229,12 @@ def describe(stack: Stack) -> Described:
         servers=(server,),
     )
     return Described(
-        stack=stack, plan=plan, description=description, warnings=plan.warnings + linted.warnings
+        stack=stack,
+        plan=plan,
+        description=description,
+        warnings=[
+            *plan.warnings,
+            *linted.warnings,
+            *image_version_warnings(engine, command.image, command.version),
+        ],
     )
