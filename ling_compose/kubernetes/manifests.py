@@ -91,6 +91,17 @@ class Rendered(NamedTuple):
         return [str(o["kind"]) for o in self.objects]
 
 
+def pod_templates(obj: Manifest) -> list[Manifest]:
+    """The pod templates of a rendered object ({metadata, spec}): a Deployment's one, a
+    LeaderWorkerSet's leader and worker templates; none for other kinds."""
+    if obj.get("kind") == "Deployment":
+        return [obj["spec"]["template"]]
+    if obj.get("kind") == "LeaderWorkerSet":
+        lwt = obj["spec"]["leaderWorkerTemplate"]
+        return [lwt["leaderTemplate"], lwt["workerTemplate"]]
+    return []
+
+
 def object_name(description: ServerDescription) -> str:
     """The stack's name as a Kubernetes object name: profile names may hold '_'."""
     name = description.name.replace("_", "-").strip("-")

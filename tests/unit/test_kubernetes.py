@@ -27,7 +27,7 @@ from ling_compose.describe import start_period_s
 from ling_compose.errors import ConfigError
 from ling_compose.flags.lint import check_args
 from ling_compose.kubernetes import kubernetes_stack, render_manifests
-from ling_compose.kubernetes.manifests import LWS_RENDEZVOUS
+from ling_compose.kubernetes.manifests import LWS_RENDEZVOUS, pod_templates
 from ling_compose.load import load_stack
 from ling_compose.models.kubernetes import KubernetesOptions
 from ling_compose.models.overrides import Overrides
@@ -86,13 +86,7 @@ def rendered(variant: str) -> tuple[Any, list[dict[str, Any]]]:
 
 def _pod_specs(doc: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
     """(template metadata, pod spec) of every pod template in an object."""
-    if doc["kind"] == "Deployment":
-        t = doc["spec"]["template"]
-        return [(t["metadata"], t["spec"])]
-    if doc["kind"] == "LeaderWorkerSet":
-        lwt = doc["spec"]["leaderWorkerTemplate"]
-        return [(lwt[k]["metadata"], lwt[k]["spec"]) for k in ("leaderTemplate", "workerTemplate")]
-    return []
+    return [(t["metadata"], t["spec"]) for t in pod_templates(doc)]
 
 
 def _containers(docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -606,3 +600,48 @@ def test_golden_manifests_validate_as_committed(profile):
         validate(doc)
     kustomization = yaml.safe_load((folder / "kustomization.yaml").read_text())
     assert kustomization["resources"] == ["ling.yaml"]
+
+
+def test_flagcat_reads_the_commands_pods_run(tmp_path):
+    """`make verify-flags` feeds the real parsers what each pod's container runs: leader and
+    worker arguments with LWS's variables and secrets expanded as the kubelet would."""
+    from tools.flagcat.stackfiles import SECRET_SAMPLE, commands
+
+    path = tmp_path / "ling.yaml"
+    path.write_text(render_manifests(rendered("sglang api key lb")[0]))
+    multi = tmp_path / "lws.yaml"
+    multi.write_text(render_manifests(rendered("vllm 2 nodes api key")[0]))
+    found = commands([path, multi])
+    assert [(c.backend, c.where.rsplit(":", 1)[1]) for c in found] == [
+        ("sglang", "Deployment/server"),
+        ("vllm", "LeaderWorkerSet/server"),
+        ("vllm", "LeaderWorkerSet/worker"),
+    ]
+    sglang, leader, worker = found
+    assert sglang.args[sglang.args.index("--api-key") + 1] == SECRET_SAMPLE
+    assert leader.args[-2:] == ["--node-rank", "0"]
+    assert worker.args[-3:] == ["--node-rank", "1", "--headless"]
+    assert not any("$(" in a for c in found for a in c.args)
+
+
+def test_a_profile_can_declare_nodes(tmp_path, capsys):
+    """hardware.nodes in a profiles file is the same layout as --nodes on the command line."""
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(
+        "profiles:\n"
+        "  l40s-pp:\n"
+        "    description: FP8 over two nodes of four L40S\n"
+        "    hardware: {gpu: l40s, count: 8, nodes: 2}\n"
+        "    checkpoint: ling-2.6-flash-fp8\n"
+        "    backend: {engine: sglang, tensor_parallel: 4, pipeline_parallel: 2}\n"
+    )
+    code, out, err = cli(
+        capsys, "render", "l40s-pp", "--profiles-file", str(profiles), "--target", "kubernetes"
+    )
+    assert code == 0, err
+    lws = next(yaml.safe_load_all(out))
+    assert lws["kind"] == "LeaderWorkerSet"
+    assert lws["spec"]["leaderWorkerTemplate"]["size"] == 2
+    validate(lws)
+    code, _, err = cli(capsys, "render", "l40s-pp", "--profiles-file", str(profiles))
+    assert code == 1 and "spans 2 nodes; a Compose file runs on one host" in err
