@@ -487,66 +487,39 @@ def test_bad_kubernetes_options_exit_2_naming_the_flag(capsys, args, message):
     assert message in err and "Hint: " in err
 
 
-def test_impossible_multi_node_layouts_are_refused_with_the_arithmetic(capsys):
-    code, out, err = cli(
-        capsys,
-        "render",
-        "4xh100-bf16",
-        "--target",
-        "kubernetes",
-        "--nodes",
-        "2",
-        "--gpus-per-node",
-        "1",
-    )
+@pytest.mark.parametrize(
+    ("command", "messages"),
+    [
+        (
+            "4xh100-bf16 --nodes 2 --gpus-per-node 1",
+            [
+                "cannot start on 2 x NVIDIA H100 80GB SXM over 2 nodes",
+                "weights 97.0 GiB per GPU exceed the usable 67.2 GiB",
+                "nearest layouts that fit: --nodes 2 --gpus-per-node 2",
+            ],
+        ),
+        (
+            "h100-fp8 --nodes 2 --gpus-per-node 1 --tensor-parallel 2 --pipeline-parallel 1",
+            ["pipeline parallel 1 does not split over 2 nodes"],
+        ),
+        (
+            "4090-int4 --nodes 2 --gpus-per-node 1",
+            ["llama.cpp cannot spread one server over 2 nodes"],
+        ),
+        # vLLM's tensor-parallel limit for this model holds inside a node too
+        ("h100-fp8 --nodes 1 --gpus-per-node 8", ["tensor parallel 1, 2 or 4"]),
+    ],
+)
+def test_impossible_multi_node_layouts_are_refused_with_the_arithmetic(capsys, command, messages):
+    code, out, err = cli(capsys, "render", *command.split(), "--target", "kubernetes")
     assert (code, out) == (1, "")
-    assert "cannot start on 2 x NVIDIA H100 80GB SXM over 2 nodes" in err
-    assert "weights 97.0 GiB per GPU exceed the usable 67.2 GiB" in err
-    assert "nearest layouts that fit: --nodes 2 --gpus-per-node 2" in err
-    # the suggestion is a layout that really fits
+    for message in messages:
+        assert message in err
+
+
+def test_the_suggested_multi_node_layout_fits():
     stack = load_stack("4xh100-bf16", Overrides(nodes=2, gpus_per_node=2))
     assert kubernetes_stack(stack).plan.fits
-    code, _, err = cli(
-        capsys,
-        "render",
-        "h100-fp8",
-        "--target",
-        "kubernetes",
-        "--nodes",
-        "2",
-        "--gpus-per-node",
-        "1",
-        "--tensor-parallel",
-        "2",
-        "--pipeline-parallel",
-        "1",
-    )
-    assert code == 1 and "pipeline parallel 1 does not split over 2 nodes" in err
-    code, _, err = cli(
-        capsys,
-        "render",
-        "4090-int4",
-        "--target",
-        "kubernetes",
-        "--nodes",
-        "2",
-        "--gpus-per-node",
-        "1",
-    )
-    assert code == 1 and "llama.cpp cannot spread one server over 2 nodes" in err
-    # vLLM's tensor-parallel limit for this model holds inside a node too
-    code, _, err = cli(
-        capsys,
-        "render",
-        "h100-fp8",
-        "--target",
-        "kubernetes",
-        "--nodes",
-        "1",
-        "--gpus-per-node",
-        "8",
-    )
-    assert code == 1 and "tensor parallel 1, 2 or 4" in err
 
 
 @pytest.mark.parametrize("command", ["render", "show", "validate"])
