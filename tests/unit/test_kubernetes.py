@@ -618,3 +618,27 @@ def test_a_profile_can_declare_nodes(tmp_path, capsys):
     validate(lws)
     code, _, err = cli(capsys, "render", "l40s-pp", "--profiles-file", str(profiles))
     assert code == 1 and "spans 2 nodes; a Compose file runs on one host" in err
+
+
+def test_extra_args_cannot_undo_the_multi_node_flags(capsys):
+    command = "render h100-fp8 --target kubernetes --nodes 2 --gpus-per-node 2"
+    code, _, err = cli(capsys, *command.split(), "--extra-arg=--nnodes=3")
+    assert code == 1 and "extra arguments repeat options ling_compose already sets" in err
+    assert "--nnodes" in err
+
+
+def test_a_name_too_long_for_kubernetes_is_refused(tmp_path, capsys):
+    name = "a" * 50  # ling-<name> would exceed what a StatefulSet's pods may carry
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(
+        f"profiles:\n  {name}:\n    description: long\n"
+        "    hardware: {gpu: h200, count: 1}\n"
+        "    checkpoint: ling-2.6-flash-fp8\n    backend: {engine: vllm}\n"
+    )
+    code, out, err = cli(
+        capsys, "render", name, "--profiles-file", str(profiles), "--target", "kubernetes"
+    )
+    assert (code, out) == (1, "")
+    assert "must stay within 52" in err and "Hint: use a profile name of at most 47" in err
+    code, out, _ = cli(capsys, "render", name, "--profiles-file", str(profiles))
+    assert code == 0  # Compose takes it
