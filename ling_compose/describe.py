@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import textwrap
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 from ling_compose.engines.base import Engine, EngineCommand
@@ -185,8 +186,9 @@ def _nearest(stack: Stack) -> list[tuple[str, Stack]]:
     return nearest(stack)
 
 
-def _sampled(args: tuple[Value, ...], samples: dict[str, str]) -> tuple[Value, ...]:
-    """The arguments with each placeholder of the deployment replaced by a value it may take."""
+def with_samples(args: Sequence[Value], samples: Mapping[str, str]) -> tuple[Value, ...]:
+    """The arguments with each placeholder of the deployment replaced by a value it may take
+    (a rendezvous' samples): what the flag lint, and the real parsers, check."""
     out: list[Value] = []
     for arg in args:
         if isinstance(arg, str):
@@ -210,12 +212,11 @@ def node_commands(
     extra = len(stack.serving.extra_args)
     own, extras = args[: len(args) - extra], args[len(args) - extra :]
     node = engine.node_args(plan, rendezvous)
-    samples = dict(rendezvous.samples)
     warnings: list[str] = []
     commands = []
     for added in (node.leader, node.worker):
         full = (*own, *added, *extras)
-        _, linted = lint(engine, command.version, _sampled(full, samples))
+        _, linted = lint(engine, command.version, with_samples(full, rendezvous.samples))
         check_extra_args(stack, len(full), linted)
         warnings += [w for w in linted.warnings if w not in warnings]
         commands.append(full)

@@ -27,10 +27,11 @@ from ling_compose.describe import start_period_s
 from ling_compose.errors import ConfigError
 from ling_compose.flags.lint import check_args
 from ling_compose.kubernetes import kubernetes_stack, render_manifests
-from ling_compose.kubernetes.manifests import LWS_RENDEZVOUS, pod_templates
+from ling_compose.kubernetes.manifests import pod_templates
 from ling_compose.load import load_stack
 from ling_compose.models.kubernetes import KubernetesOptions
 from ling_compose.models.overrides import Overrides
+from tools.flagcat.stackfiles import sampled
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 LWS_CRD = FIXTURES / "lws" / "leaderworkerset.x-k8s.io_leaderworkersets.yaml.gz"
@@ -370,15 +371,6 @@ def test_no_secret_value_reaches_a_manifest(monkeypatch):
         rendered.cache_clear()
 
 
-def _sampled(args: list[str]) -> list[str]:
-    out = []
-    for arg in args:
-        for placeholder, sample in LWS_RENDEZVOUS.samples.items():
-            arg = arg.replace(placeholder, sample)
-        out.append(re.sub(r"\$\([A-Z_]+\)", "sk-sample", arg))
-    return out
-
-
 @pytest.mark.parametrize("variant", ["vllm 2 nodes", "vllm 2 nodes api key", "sglang 2 nodes"])
 def test_multi_node_leader_and_workers(variant):
     result, docs = rendered(variant)
@@ -406,7 +398,7 @@ def test_multi_node_leader_and_workers(variant):
         assert args[args.index(address) + 1].startswith("$(LWS_LEADER_ADDRESS)")
         # the engine's catalogue (its real parser's options) accepts the command as the pod
         # runs it, with the LWS variables at sample values
-        linted = check_args(engine, result.description.engine_version, _sampled(args))
+        linted = check_args(engine, result.description.engine_version, sampled(args))
         assert not linted.errors, [e.message for e in linted.errors]
     if engine == "sglang":  # workers answer /health on --host 0.0.0.0 --port
         assert worker["args"][worker["args"].index("--host") + 1] == "0.0.0.0"

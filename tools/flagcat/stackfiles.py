@@ -9,6 +9,7 @@ from pathlib import Path
 
 import yaml
 
+from ling_compose.describe import with_samples
 from ling_compose.kubernetes import kubernetes_stack, render_manifests
 from ling_compose.kubernetes.manifests import LWS_RENDEZVOUS, pod_templates
 from ling_compose.load import load_stack
@@ -71,12 +72,8 @@ SECRET_SAMPLE = "sample-secret-value"
 def sampled(args: list[str]) -> list[str]:
     """A pod's arguments as its container gets them: the kubelet expands $(VAR) from the
     environment, LWS's variables at sample values, secrets at a sample text."""
-    out = []
-    for arg in args:
-        for placeholder, value in LWS_RENDEZVOUS.samples.items():
-            arg = arg.replace(placeholder, value)
-        out.append(re.sub(r"\$\([A-Za-z_][A-Za-z0-9_]*\)", SECRET_SAMPLE, arg))
-    return out
+    expanded = with_samples(args, LWS_RENDEZVOUS.samples)
+    return [re.sub(r"\$\([A-Za-z_][A-Za-z0-9_]*\)", SECRET_SAMPLE, str(a)) for a in expanded]
 
 
 def _where(path: Path) -> str:
