@@ -9,6 +9,7 @@ the design (why Recreate, why per-pod claims under LWS, what the probes guarante
 from __future__ import annotations
 
 import math
+import re
 import textwrap
 from typing import Any, NamedTuple
 
@@ -59,9 +60,10 @@ LABEL_PREFIX = "ling-compose/"  # ling_compose's own labels and annotations
 HTTP_PORT_NAME = "http"
 CACHE_VOLUME = "cache"
 SHM_VOLUME = "dshm"
-# Object names: RFC 1123 labels. A StatefulSet's pods (which LWS makes) carry the label
-# controller-revision-hash = <name>-<10 characters>, at most 63: hence 52 for the name.
-MAX_NAME = 52
+# Object names: RFC 1123 labels. A StatefulSet's pods carry the label controller-revision-hash
+# = <StatefulSet name>-<10 characters>, at most 63, and LWS names its workers' StatefulSets
+# <name>-<group index> (up to 2 digits for 64 replicas): hence 49 for the name.
+MAX_NAME = 49
 # Probes. The startup probe holds the others off until it succeeds once (core/v1 Container
 # startupProbe); its budget, period x failureThreshold, is the same start-up grace as
 # Compose's start_period (describe.start_period_s): first download, load, compile.
@@ -104,7 +106,7 @@ def pod_templates(obj: Manifest) -> list[Manifest]:
 
 def object_name(description: ServerDescription) -> str:
     """The stack's name as a Kubernetes object name: profile names may hold '_'."""
-    name = description.name.replace("_", "-").strip("-")
+    name = re.sub(r"-+", "-", description.name.replace("_", "-")).strip("-")
     if len(name) > MAX_NAME:
         raise ConfigError(
             f"{name}: {len(name)} characters; Kubernetes names derived from it must stay "
@@ -119,16 +121,23 @@ def quantity_gib(gib: float) -> str:
     return f"{max(1, math.ceil(gib - 1e-9))}Gi"
 
 
+def label_value(text: str) -> str:
+    """Text as a label value: at most 63 of [A-Za-z0-9-_.], alphanumeric at both ends (a
+    profile name may end in '-' or '_')."""
+    kept = re.sub(r"[^A-Za-z0-9_.-]", "-", text)[:63]
+    return re.sub(r"^[^A-Za-z0-9]+|[^A-Za-z0-9]+$", "", kept)
+
+
 def _labels(description: ServerDescription, name: str, role: str) -> dict[str, str]:
     """Kubernetes' recommended labels, plus ling_compose's own."""
     return {
         "app.kubernetes.io/name": description.engine,
         "app.kubernetes.io/instance": name,
-        "app.kubernetes.io/version": description.engine_version,
+        "app.kubernetes.io/version": label_value(description.engine_version),
         "app.kubernetes.io/component": role,
         "app.kubernetes.io/part-of": "ling-compose",
         "app.kubernetes.io/managed-by": "ling_compose",
-        LABEL_PREFIX + "profile": description.profile,
+        LABEL_PREFIX + "profile": label_value(description.profile),
     }
 
 

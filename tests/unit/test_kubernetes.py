@@ -631,6 +631,25 @@ def test_a_name_too_long_for_kubernetes_is_refused(tmp_path, capsys):
         capsys, "render", name, "--profiles-file", str(profiles), "--target", "kubernetes"
     )
     assert (code, out) == (1, "")
-    assert "must stay within 52" in err and "Hint: use a profile name of at most 47" in err
+    assert "must stay within 49" in err and "Hint: use a profile name of at most 44" in err
     code, out, _ = cli(capsys, "render", name, "--profiles-file", str(profiles))
     assert code == 0  # Compose takes it
+
+
+def test_profile_names_kubernetes_would_refuse_are_made_valid(tmp_path, capsys):
+    profiles = tmp_path / "profiles.yml"
+    profiles.write_text(
+        "profiles:\n  my__stack_:\n    description: underscores\n"
+        "    hardware: {gpu: h200, count: 1}\n"
+        "    checkpoint: ling-2.6-flash-fp8\n    backend: {engine: vllm}\n"
+    )
+    code, out, err = cli(
+        capsys, "render", "my__stack_", "--profiles-file", str(profiles), "--target", "kubernetes"
+    )
+    assert code == 0, err
+    docs = list(yaml.safe_load_all(out))
+    assert {d["metadata"]["name"] for d in docs} == {"ling-my-stack", "ling-my-stack-cache"}
+    assert docs[1]["metadata"]["labels"]["ling-compose/profile"] == "my__stack"
+    for doc in docs:
+        validate(doc)
+        assert all(LABEL_VALUE.fullmatch(v) for v in doc["metadata"]["labels"].values())
