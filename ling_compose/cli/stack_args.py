@@ -192,8 +192,7 @@ def refuse_kubernetes_flags(args: argparse.Namespace, allowed: tuple[str, ...] =
     if given:
         flag = FLAG_OF_FIELD[given[0]]
         raise UsageError(
-            f"{flag} is an option of the Kubernetes target; {args.command} writes or runs a "
-            "Compose project, one copy on one host",
+            f"{flag} is an option of the Kubernetes target, which `{args.command}` does not use",
             hint=f"`{cli_command()} render PROFILE --target kubernetes {flag} ...`",
         )
 
