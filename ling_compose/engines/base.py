@@ -21,7 +21,7 @@ from ling_compose.flags.parsers import ParserTable
 from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, CachePool, Capacity
-from ling_compose.models.server import ImageBuild, Mount, SecretRef, Value
+from ling_compose.models.server import ImageBuild, Mount, NodeArgs, Rendezvous, SecretRef, Value
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 
 if TYPE_CHECKING:
@@ -124,6 +124,8 @@ class Engine(ABC):
     pinned_version: ClassVar[str]
     port: ClassVar[int]  # where the server listens inside its container (and the host default)
     health_path: ClassVar[str] = "/health"
+    # GET answers 200 only once the model is served, where that differs from health_path.
+    readiness_path: ClassVar[str | None] = None
     image_repositories: ClassVar[tuple[str, ...]] = ()  # images `validate` recognises as it
     entrypoint: ClassVar[tuple[str, ...] | None] = None  # set where the image has none
     image_template: ClassVar[str] = ""  # the pinned image of a version: "repo:v{version}"
@@ -138,6 +140,7 @@ class Engine(ABC):
     offloads_experts: ClassVar[bool] = False  # routed experts may stay in host RAM
     tensor_parallel_sizes: ClassVar[tuple[int, ...] | None] = None  # None: any
     max_gpus: ClassVar[int | None] = None  # None: as many as a host has
+    spans_nodes: ClassVar[bool] = False  # one server over several nodes (node_args)
 
     # -- flags -------------------------------------------------------------------------------
     parser_rules: ClassVar[ParserRules]
@@ -193,6 +196,11 @@ class Engine(ABC):
             notes=tuple(notes),
             mounts=mounts,
         )
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """The arguments that spread one server over plan.nodes nodes, pipeline stages on
+        separate nodes (engines with spans_nodes)."""
+        raise NotImplementedError(f"{self.display_name} does not span nodes")
 
     @abstractmethod
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

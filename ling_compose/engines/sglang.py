@@ -18,7 +18,7 @@ from ling_compose.flags.parsers import TOOL_CALL_FORMAT, tool_call_parser
 from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, Capacity
-from ling_compose.models.server import Value
+from ling_compose.models.server import NodeArgs, Rendezvous, Value
 from ling_compose.monitoring import dashboard as dash
 from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
@@ -29,6 +29,9 @@ if TYPE_CHECKING:
 PINNED_VERSION = "0.5.23"
 PORT = 30000
 ENTRYPOINT = ("python3", "-m", "sglang.launch_server")
+# torch.distributed's rendezvous port on the leader (--dist-init-addr HOST:PORT); 20000 as in
+# SGLang's and LWS's multi-node examples. It must differ from the HTTP port.
+DIST_INIT_PORT = 20000
 MIN_VERSION = "0.5.10.post1"  # the first release that runs this model
 ASSUMED_MEM_FRACTION = 0.85  # SGLang picks about 0.8-0.9 when unset
 # SGLang 0.5.23 splits what is left after the weights between a linear-state pool and the KV
@@ -216,6 +219,10 @@ class SGLang(base.Engine):
     state_bytes_per_value = 4
     state_note = "fp32, sglang's default"
     cache_pool = "split"
+    spans_nodes = True
+    # 200 only while the tokenizer manager is up and not exiting (srt/entrypoints/http_server.py
+    # GET /ready, 0.5.23); /health runs a one-token generation once the server is up.
+    readiness_path = "/ready"
 
     # A plain ArgumentParser (srt/server_args.py prepare_server_args).
     parser_rules = lint.ARGPARSE._replace(
@@ -273,6 +280,24 @@ class SGLang(base.Engine):
         if serving.api_key_env:
             args += ["--api-key", base.api_key_ref(serving.api_key_env)]
         return self.finish(stack, version, args)
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """--nnodes/--node-rank/--dist-init-addr (srt/server_args.py, 0.5.23). With --pp-size =
+        nodes each node holds one pipeline stage and all its TP ranks (srt/entrypoints/engine.py
+        _calculate_rank_ranges). Ranks >= 1 run no tokenizer but start a small server with
+        /health on --host:--port once their schedulers are ready (engine.py, then
+        utils/common.py launch_dummy_health_check_server), so --host 0.0.0.0 lets a probe in."""
+        common: tuple[Value, ...] = (
+            "--nnodes",
+            str(plan.nodes),
+            "--dist-init-addr",
+            f"{rendezvous.leader_address}:{DIST_INIT_PORT}",
+        )
+        return NodeArgs(
+            leader=(*common, "--node-rank", "0"),
+            worker=(*common, "--node-rank", rendezvous.rank),
+            worker_health=True,
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

@@ -17,7 +17,7 @@ from ling_compose.flags import lint
 from ling_compose.flags.parsers import TOOL_CALL_FORMAT, tool_call_parser
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, Capacity
-from ling_compose.models.server import Value
+from ling_compose.models.server import NodeArgs, Rendezvous, Value
 from ling_compose.monitoring import dashboard as dash
 from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
@@ -33,6 +33,9 @@ TENSOR_PARALLEL = (1, 2, 4)
 # The Lightning-attention Triton kernel asks ~128.5 KB of shared memory per block.
 LIGHTNING_SHARED_KB = 128.5
 MIN_VERSION = "0.20.2"  # earlier releases corrupt RoPE on the MLA layers
+# torch.distributed's rendezvous on the leader with the mp backend (vllm/config/parallel.py
+# master_port default, 0.33.0), said explicitly because the workers must agree on it.
+MASTER_PORT = 29501
 
 
 class VLLMOptions(EngineOptions):
@@ -240,6 +243,7 @@ class VLLM(base.Engine):
     state_note = "bf16, vllm's default"
     cache_pool = "shared"
     tensor_parallel_sizes = TENSOR_PARALLEL
+    spans_nodes = True
 
     # FlexibleArgumentParser: `_` read as `-` in option names, `--json-opt.key value`, -O3.
     parser_rules = lint.ARGPARSE._replace(
@@ -318,6 +322,26 @@ class VLLM(base.Engine):
                 "FP8 on compute capability < 8.9 runs as weight-only Marlin FP8 (slower than native)."
             )
         return self.finish(stack, version, args, env=env, notes=notes)
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """Multi-node with the mp executor (vllm/engine/arg_utils.py --nnodes/--node-rank/
+        --master-addr/--master-port, 0.33.0): the ranks are ExternalDP x DP x PP x PCP x TP
+        with TP innermost (distributed/parallel_state.py), so with pipeline parallel = nodes
+        each node holds one whole tensor-parallel group. Ranks >= 1 run --headless: the
+        multiproc executor without any HTTP server (entrypoints/cli/serve.py run_headless)."""
+        common: tuple[Value, ...] = (
+            "--nnodes",
+            str(plan.nodes),
+            "--master-addr",
+            rendezvous.leader_address,
+            "--master-port",
+            str(MASTER_PORT),
+        )
+        return NodeArgs(
+            leader=(*common, "--node-rank", "0"),
+            worker=(*common, "--node-rank", rendezvous.rank, "--headless"),
+            worker_health=False,
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ling_compose.compose import Compiled
 from ling_compose.engines import registry
 from ling_compose.load import Overrides
-from ling_compose.models.plan import Plan
+from ling_compose.models.plan import Fleet, Plan
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 from ling_compose.planning import model_facts
 from ling_compose.planning.fit import engine_of
@@ -123,7 +123,12 @@ def plan_lines(plan: Plan) -> list[str]:
     engine = registry.get(plan.engine)
     state_value_bytes = engine.state_bytes_per_value
     lines = [
-        f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
+        f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}"
+        + (
+            f", over {plan.nodes} nodes of {plan.gpus // plan.nodes} GPUs (a pipeline stage per node)"
+            if plan.nodes > 1
+            else ""
+        ),
         f"per GPU: {g.total:.2f} GiB total ({g.total_note}), {g.usable:.1f} GiB usable = {g.usable_note}",
         f"  weights shard              {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded)",
         f"  activation reserve         {g.reserve:8.2f} GiB  (estimate: activations, CUDA graphs, NCCL)",
@@ -169,3 +174,16 @@ def plan_lines(plan: Plan) -> list[str]:
     lines += [f"  problem: {p}" for p in plan.problems]
     lines += [f"  warning: {w}" for w in plan.warnings]
     return lines
+
+
+def fleet_lines(fleet: Fleet) -> list[str]:
+    """`plan --replicas N`: what N copies of the layout add up to behind one Service."""
+    return [
+        f"fleet: {fleet.replicas} replicas x {fleet.gpus_per_replica} GPU(s) = {fleet.gpus} GPUs"
+        + (f" on {fleet.nodes} nodes" if fleet.nodes != fleet.replicas else ""),
+        f"  running sequences: {fleet.running_sequences} ({fleet.replicas} x the engine's cap)",
+        f"  tokens in the KV pools: {fleet.kv_pool_tokens:,}",
+        f"  decode ceiling, aggregate: {fleet.aggregate_tok_s:.0f} tok/s at datasheet bandwidth, "
+        f"{fleet.aggregate_tok_s_achievable:.0f} tok/s at achievable bandwidth (each request "
+        "runs on one replica: single-stream speed does not grow)",
+    ]

@@ -59,7 +59,13 @@ def vllm_checker() -> Any:
         reasoning = getattr(ns, "reasoning_parser", "") or ""
         if reasoning and reasoning not in ReasoningParserManager.list_registered():
             raise _Rejected(f"invalid reasoning parser: {reasoning}")
-        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}"
+        nodes = ""
+        if ns.nnodes > 1:  # as the multi-node ranks read their place (a LeaderWorkerSet's pods)
+            nodes = (
+                f" pp={ns.pipeline_parallel_size} nnodes={ns.nnodes} node_rank={ns.node_rank} "
+                f"master={ns.master_addr}:{ns.master_port} headless={ns.headless}"
+            )
+        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}{nodes}"
 
     return check
 
@@ -84,6 +90,11 @@ def sglang_checker() -> Any:
         note = ""
         if tool and f'"{tool}":' in src.split("deprecated_tool_call_parsers", 1)[-1][:200]:
             note = f" (tool parser {tool!r} is a deprecated alias: rewritten at start-up)"
+        if server_args.nnodes > 1:
+            note += (
+                f" pp={server_args.pp_size} nnodes={server_args.nnodes} "
+                f"node_rank={server_args.node_rank} dist_init_addr={server_args.dist_init_addr}"
+            )
         return f"parsed: model={ns.model_path!r} tp={ns.tp_size} tool_parser={tool!r}{note}"
 
     return check
