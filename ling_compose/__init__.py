@@ -4,6 +4,7 @@
     stack = lc.load_stack("h100-fp8", lc.Overrides(context_length=65536))
     compiled = lc.compile_stack(stack)          # raises FitError if it cannot start
     print(lc.render_yaml(compiled.project))
+    print(lc.render_kubernetes("h100-fp8", lc.Overrides(replicas=1)))   # kubectl apply -f -
 
 The runtime functions (up, down, status, wait_ready, smoke) and detect are imported on first
 use, so rendering never loads the docker SDK or requests.
@@ -41,10 +42,24 @@ def render(profile: str, overrides: Overrides | None = None) -> str:
     return render_yaml(compile_stack(load_stack(profile, overrides)).project)
 
 
+def render_kubernetes(profile: str, overrides: Overrides | None = None) -> str:
+    """Kubernetes manifests for a profile: `ling-compose render PROFILE --target kubernetes`.
+    The Kubernetes options (replicas, storage class, ...) are overrides too."""
+    from ling_compose.kubernetes import kubernetes_stack, render_manifests
+    from ling_compose.models.kubernetes import KubernetesOptions
+
+    stack = load_stack(profile, overrides)
+    return render_manifests(kubernetes_stack(stack, KubernetesOptions.of(overrides)))
+
+
 if TYPE_CHECKING:
     from ling_compose.engines.llamacpp import LlamaCppOptions as LlamaCppOptions
     from ling_compose.engines.sglang import SGLangOptions as SGLangOptions
     from ling_compose.engines.vllm import VLLMOptions as VLLMOptions
+    from ling_compose.kubernetes import Rendered as Rendered
+    from ling_compose.kubernetes import kubernetes_stack as kubernetes_stack
+    from ling_compose.kubernetes import render_manifests as render_manifests
+    from ling_compose.models.kubernetes import KubernetesOptions as KubernetesOptions
 
 # name → module that defines it; loaded on first attribute access (PEP 562): the runtime and
 # detection need the docker SDK, requests and probes; each engine's options live in its module.
@@ -54,6 +69,9 @@ _LAZY: dict[str, str] = {
     "VLLMOptions": "ling_compose.engines.vllm",
     "SGLangOptions": "ling_compose.engines.sglang",
     "LlamaCppOptions": "ling_compose.engines.llamacpp",
+    # The Kubernetes target: `kubernetes_stack(stack, options)` is its compile_stack.
+    **{n: "ling_compose.kubernetes" for n in ("Rendered", "kubernetes_stack", "render_manifests")},
+    "KubernetesOptions": "ling_compose.models.kubernetes",
 }
 
 
@@ -92,6 +110,7 @@ __all__ = [
     "load_stack",
     "make_plan",
     "render",
+    "render_kubernetes",
     "render_yaml",
     "resolve",
     *_LAZY,

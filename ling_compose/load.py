@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from ling_compose import catalog, reproduce
 from ling_compose.engines import registry
-from ling_compose.errors import ConfigError, cli_command
+from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.models.compose import ComposeProject
 from ling_compose.models.hardware import Hardware
 from ling_compose.models.options import EngineOptions
@@ -351,6 +351,36 @@ def _given(**values: Any) -> dict[str, Any]:
     return {k: v for k, v in values.items() if v is not None}
 
 
+# The most GPUs the planner lays out for one server, over any number of nodes (GpuCount).
+MAX_GPUS = 8
+
+
+def _node_layout(spec: ProfileSpec, ov: Overrides) -> tuple[int, int]:
+    """(nodes, GPUs per node) of --nodes / --gpus-per-node over the profile's (or --gpus') GPUs."""
+    nodes = ov.nodes if ov.nodes is not None else spec.hardware.nodes
+    total = ov.gpus if ov.gpus is not None else spec.hardware.count
+    if ov.gpus_per_node is None:
+        if total % nodes:
+            raise UsageError(
+                f"--nodes {nodes}: {total} GPUs do not split evenly over {nodes} nodes",
+                hint="add --gpus-per-node N: the stack then has nodes x N GPUs",
+            )
+        return nodes, total // nodes
+    per_node = ov.gpus_per_node
+    if ov.gpus is not None and ov.gpus != nodes * per_node:
+        raise UsageError(
+            f"--gpus {ov.gpus} disagrees with --nodes {nodes} x --gpus-per-node {per_node}",
+            hint="leave out --gpus: it is nodes x GPUs per node",
+        )
+    if nodes * per_node > MAX_GPUS:
+        raise UsageError(
+            f"--nodes {nodes} x --gpus-per-node {per_node} = {nodes * per_node} GPUs; one "
+            f"server is planned on at most {MAX_GPUS}",
+            hint="fewer nodes or GPUs per node; --replicas adds whole copies of the layout",
+        )
+    return nodes, per_node
+
+
 def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     """A new spec with the overrides applied; re-validated as a whole, so every rule still holds."""
     data = spec.model_dump(mode="python")
@@ -374,6 +404,12 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
     hardware = _given(count=ov.gpus, gpu=ov.gpu, host_ram_gib=ov.host_ram_gib)
     if ov.gpus is not None and ov.tensor_parallel is None:
         data["backend"]["tensor_parallel"] = None  # re-derive from the new GPU count
+    if ov.nodes is not None or ov.gpus_per_node is not None:
+        nodes, per_node = _node_layout(spec, ov)
+        hardware.update(count=nodes * per_node, nodes=nodes)
+        if nodes > 1:  # tensor parallel inside a node, pipeline parallel across the nodes
+            backend.setdefault("tensor_parallel", per_node)
+            backend.setdefault("pipeline_parallel", nodes)
     serving = _given(
         context_length=ov.context_length,
         concurrency=ov.concurrency,
@@ -384,6 +420,7 @@ def apply_overrides(spec: ProfileSpec, ov: Overrides) -> ProfileSpec:
         tool_calling=ov.tool_calling,
         mtp=ov.mtp,
         speculative_tokens=ov.speculative_tokens,
+        monitoring=ov.monitoring,
     )
     if ov.extra_args:
         serving["extra_args"] = [*spec.serving.extra_args, *ov.extra_args]
@@ -471,6 +508,7 @@ def resolve(name: str, spec: ProfileSpec, origin: Origin | None = None) -> Stack
         hardware=Hardware(
             gpu=gpus[hw.gpu],
             count=hw.count,
+            nodes=hw.nodes,
             host_ram_gib=hw.host_ram_gib,
             host_ram_bandwidth_gbs=hw.host_ram_bandwidth_gbs,
         ),

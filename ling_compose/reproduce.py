@@ -33,12 +33,14 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
     for field, value in changes.items():
         if value is None or value == []:
             continue
-        if field == "tool_calling":
-            if value is not False:
+        flag = FLAG_OF_FIELD[field]
+        read_as = OVERRIDE_FLAGS[flag][1]
+        if read_as.get("action") == "store_const":  # a switch says its one value only
+            if value != read_as["const"]:
                 return None
-            args.append(FLAG_OF_FIELD[field])
-        elif OVERRIDE_FLAGS[FLAG_OF_FIELD[field]][1].get("action") is BooleanOptionalAction:
-            flag = FLAG_OF_FIELD[field]  # --mtp, and --no-mtp, which argparse adds for it
+            args.append(flag)
+        elif read_as.get("action") is BooleanOptionalAction:
+            # --mtp, and --no-mtp, which argparse adds for it
             args.append(flag if value else "--no-" + flag.removeprefix("--"))
         elif field == "extra_args":
             assert isinstance(value, list | tuple)

@@ -70,3 +70,19 @@ def write_atomic(path: Path, text: str) -> None:
     except OSError as err:
         Path(tmp).unlink(missing_ok=True)
         raise _cannot_write(path, err) from err
+
+
+def write_folder(directory: Path, files: dict[str, str]) -> list[Path]:
+    """A stack folder: `directory` created if need be, each file of `files` written atomically."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise ConfigError(
+            f"{directory}: cannot create the stack folder: {err.strerror or err}",
+            hint="check the path (each name at most 255 bytes) and its permissions",
+        ) from err
+    written = []
+    for name, text in files.items():
+        write_atomic(directory / name, text)
+        written.append(directory / name)
+    return written

@@ -19,7 +19,12 @@ from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
 from ling_compose.load import load_stack, unknown_gpu_hint, unknown_key_hint
 from ling_compose.models.compose import ComposeProject
-from ling_compose.models.overrides import FLAG_OF_FIELD, OVERRIDE_FLAGS, Overrides
+from ling_compose.models.overrides import (
+    FLAG_OF_FIELD,
+    KUBERNETES_FIELDS,
+    OVERRIDE_FLAGS,
+    Overrides,
+)
 from ling_compose.models.stack import Origin, Stack
 
 
@@ -178,7 +183,23 @@ def stack_from_args(args: argparse.Namespace) -> Stack:
     )
 
 
+def refuse_kubernetes_flags(args: argparse.Namespace, allowed: tuple[str, ...] = ()) -> None:
+    """Flags only the Kubernetes target reads, given to a command that runs Compose: a usage
+    error naming the first, rather than a flag silently ignored."""
+    given = [
+        f for f in KUBERNETES_FIELDS if f not in allowed and getattr(args, f, None) is not None
+    ]
+    if given:
+        flag = FLAG_OF_FIELD[given[0]]
+        raise UsageError(
+            f"{flag} is an option of the Kubernetes target, which `{args.command}` does not use",
+            hint=f"`{cli_command()} render PROFILE --target kubernetes {flag} ...`",
+        )
+
+
 def compiled_from_args(args: argparse.Namespace) -> Compiled:
+    """The Compose project of the arguments (render's default target, up, show, ...)."""
+    refuse_kubernetes_flags(args)
     return compile_stack(stack_from_args(args))
 
 

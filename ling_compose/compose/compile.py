@@ -146,13 +146,37 @@ def project(description: ServerDescription) -> ComposeProject:
     )
 
 
+def with_monitoring(
+    compose: ComposeProject, description: ServerDescription, api_key_env: str | None
+) -> ComposeProject:
+    """The project with Prometheus scraping the primary server over the project's network and
+    Grafana showing the engine's dashboard (monitoring/services.py); the server's API key, if
+    any, reaches Prometheus from the same variable API_KEY_ENV, as a Compose secret."""
+    # Imported when asked for: a plain render does not pay for the dashboard and its metrics.
+    from ling_compose.monitoring.services import monitoring_services
+
+    server = description.primary
+    assert server.port is not None  # the primary server always publishes its port
+    return monitoring_services(
+        description.engine,
+        description.engine_version,
+        server_service=server.role,
+        container_port=server.port.container,
+        api_key_env=api_key_env,
+        server_command=[compose_value(a) for a in server.args],
+    ).add_to(compose)
+
+
 def compile_stack(stack: Stack) -> Compiled:
-    """Fit check, server description, Compose project."""
+    """Fit check, server description, Compose project (with monitoring when asked for)."""
     described = describe(stack)
+    compose = project(described.description)
+    if stack.serving.monitoring:
+        compose = with_monitoring(compose, described.description, stack.serving.api_key_env)
     return Compiled(
         stack=stack,
         plan=described.plan,
         description=described.description,
-        project=project(described.description),
+        project=compose,
         warnings=described.warnings,
     )

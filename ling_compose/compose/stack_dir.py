@@ -8,10 +8,10 @@ import jinja2
 
 from ling_compose.compose.compile import Compiled
 from ling_compose.compose.render import render_yaml
-from ling_compose.errors import ConfigError
+from ling_compose.monitoring.services import GRAFANA_PASSWORD_ENV
 from ling_compose.planning.fit import mtp_summary
 from ling_compose.reproduce import render_command
-from ling_compose.write import write_atomic
+from ling_compose.write import write_folder
 
 
 def jinja_environment(loader: jinja2.BaseLoader) -> jinja2.Environment:
@@ -42,6 +42,8 @@ def stack_files(compiled: Compiled, regenerate: str | None) -> dict[str, str]:
         "endpoint": compiled.endpoint,
         "api_key_env": compiled.stack.serving.api_key_env,
         "mtp": mtp_summary(compiled.plan),
+        "monitoring": compiled.stack.serving.monitoring,
+        "grafana_password_env": GRAFANA_PASSWORD_ENV,
     }
     return {
         "docker-compose.yml": render_yaml(compiled.project),
@@ -54,15 +56,4 @@ def write_stack_dir(compiled: Compiled, directory: Path) -> list[Path]:
     origin = compiled.stack.origin
     regenerate = render_command(origin, "--stack-dir", str(directory)) if origin else None
     files = stack_files(compiled, regenerate)  # rendered first: a template error creates nothing
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise ConfigError(
-            f"{directory}: cannot create the stack folder: {err.strerror or err}",
-            hint="check the path (each name at most 255 bytes) and its permissions",
-        ) from err
-    written = []
-    for name, text in files.items():
-        write_atomic(directory / name, text)
-        written.append(directory / name)
-    return written
+    return write_folder(directory, files)

@@ -21,12 +21,14 @@ from ling_compose.flags.parsers import ParserTable
 from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, CachePool, Capacity
-from ling_compose.models.server import ImageBuild, Mount, SecretRef, Value
+from ling_compose.models.server import ImageBuild, Mount, NodeArgs, Rendezvous, SecretRef, Value
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
     from ling_compose.models.stack import Stack
+    from ling_compose.monitoring.dashboard import Panel
+    from ling_compose.monitoring.metrics import EngineMetrics
 
 # rope_scaling that stretches the native 131072 positions to 262144 (model card, SGLang example).
 YARN_ROPE_SCALING = {
@@ -122,6 +124,8 @@ class Engine(ABC):
     pinned_version: ClassVar[str]
     port: ClassVar[int]  # where the server listens inside its container (and the host default)
     health_path: ClassVar[str] = "/health"
+    # GET answers 200 only once the model is served, where that differs from health_path.
+    readiness_path: ClassVar[str | None] = None
     image_repositories: ClassVar[tuple[str, ...]] = ()  # images `validate` recognises as it
     entrypoint: ClassVar[tuple[str, ...] | None] = None  # set where the image has none
     image_template: ClassVar[str] = ""  # the pinned image of a version: "repo:v{version}"
@@ -136,6 +140,7 @@ class Engine(ABC):
     offloads_experts: ClassVar[bool] = False  # routed experts may stay in host RAM
     tensor_parallel_sizes: ClassVar[tuple[int, ...] | None] = None  # None: any
     max_gpus: ClassVar[int | None] = None  # None: as many as a host has
+    spans_nodes: ClassVar[bool] = False  # one server over several nodes (node_args)
 
     # -- speculative decoding with the model's MTP layer (planning/speculative.py) -------------
     mtp_min_version: ClassVar[str | None] = None  # first version it is verified at; None: none
@@ -155,6 +160,10 @@ class Engine(ABC):
     image_cuda_variants: ClassVar[
         tuple[tuple[str, str], ...]
     ] = ()  # (tag suffix, CUDA), newest first
+
+    # -- monitoring --------------------------------------------------------------------------
+    metrics: ClassVar[tuple[EngineMetrics, ...]] = ()  # versions whose /metrics names were read
+    dashboard: ClassVar[tuple[Panel, ...]] = ()  # its Grafana panels, in its own metric names
 
     @abstractmethod
     def command(self, stack: Stack, plan: Plan) -> EngineCommand:
@@ -214,6 +223,11 @@ class Engine(ABC):
         """How much linear-attention state one running sequence takes with MTP, relative to
         without (the engine keeps state for the draft positions)."""
         return 1.0
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """The arguments that spread one server over plan.nodes nodes, pipeline stages on
+        separate nodes (engines with spans_nodes)."""
+        raise NotImplementedError(f"{self.display_name} does not span nodes")
 
     @abstractmethod
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

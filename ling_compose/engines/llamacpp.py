@@ -26,6 +26,8 @@ from ling_compose.models.options import EngineOptions, LocalPath
 from ling_compose.models.plan import CacheDemand, Capacity
 from ling_compose.models.server import ImageBuild, Mount, Value
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
+from ling_compose.monitoring import dashboard as dash
+from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
@@ -167,6 +169,133 @@ def _fork_build(stack: Stack, backend: LlamaCppOptions) -> tuple[ImageBuild, lis
     return build, textwrap.wrap(text, width=96, break_on_hyphens=False)
 
 
+# -- what /metrics writes at this version, and the Grafana panels that read it ------------
+
+# llama.cpp: no histograms and no labels; no KV-cache metric at either version
+# (`kv_cache_usage_ratio` is only named by the stale tools/server/bench/bench.py L119 of b11434).
+_LC = "tools/server/server-task.cpp"
+_LLAMA_ENDPOINT = (
+    "--metrics: tools/server/server-context.cpp L5025-5026 of b11434 answers 501 'This server "
+    "does not support metrics endpoint. Start it with `--metrics`' without it; with --api-key, "
+    "tools/server/server-http.cpp L251-257 leaves only /health and /v1/health open (key as "
+    "'Authorization: Bearer KEY' or X-Api-Key, L270-282)"
+)
+METRICS = EngineMetrics(
+    engine="llamacpp",
+    version="b11434",
+    path="/metrics",
+    enabled_by="--metrics",
+    disabled_by=(),
+    needs_api_key=True,
+    endpoint_source=_LLAMA_ENDPOINT,
+    metrics=(
+        Metric("llamacpp:prompt_tokens_total", "counter", "prompt_tokens", (), f"{_LC}:1537"),
+        Metric("llamacpp:prompt_tokens_cached_total", "counter", "none", (), f"{_LC}:1541"),
+        Metric("llamacpp:prompt_seconds_total", "counter", "prompt_seconds", (), f"{_LC}:1545"),
+        Metric(
+            "llamacpp:tokens_predicted_total", "counter", "generation_tokens", (), f"{_LC}:1549"
+        ),
+        Metric(
+            "llamacpp:tokens_predicted_seconds_total",
+            "counter",
+            "generation_seconds",
+            (),
+            f"{_LC}:1553",
+        ),
+        Metric("llamacpp:n_decode_total", "counter", "decode_calls", (), f"{_LC}:1557"),
+        Metric("llamacpp:spec_decode_num_draft_tokens_total", "counter", "none", (), f"{_LC}:1565"),
+        Metric(
+            "llamacpp:spec_decode_num_accepted_tokens_total", "counter", "none", (), f"{_LC}:1569"
+        ),
+        Metric("llamacpp:spec_decode_num_drafts_total", "counter", "none", (), f"{_LC}:1573"),
+        # "averaged over the window between two scrapes": every /metrics request starts a
+        # new window (server-context.cpp L5052-5053), so two scrapers would share one.
+        Metric("llamacpp:prompt_tokens_seconds", "gauge", "prompt_throughput", (), f"{_LC}:1581"),
+        Metric(
+            "llamacpp:predicted_tokens_seconds", "gauge", "generation_throughput", (), f"{_LC}:1585"
+        ),
+        Metric("llamacpp:requests_processing", "gauge", "requests_running", (), f"{_LC}:1589"),
+        Metric("llamacpp:requests_deferred", "gauge", "requests_waiting", (), f"{_LC}:1593"),
+    ),
+)
+
+# The fork at 08ff6f3 (tools/server/server-context.cpp, the get_metrics handler): the same
+# names as b11434 for what it has, with the same types.
+_FORK = "tools/server/server-context.cpp@08ff6f3f05cf (get_metrics)"
+FORK_METRICS = EngineMetrics(
+    engine="llamacpp",
+    version="b9049-lj-70bfa23",
+    path="/metrics",
+    enabled_by="--metrics",
+    disabled_by=(),
+    needs_api_key=True,
+    endpoint_source=f"{_FORK}: the same --metrics error; server-http.cpp of b9049's time (UNVERIFIED at the fork)",
+    metrics=tuple(
+        Metric(m.name, m.kind, m.measures, m.labels, _FORK)
+        for m in METRICS.metrics
+        if m.name
+        in {
+            "llamacpp:prompt_tokens_total",
+            "llamacpp:prompt_seconds_total",
+            "llamacpp:tokens_predicted_total",
+            "llamacpp:tokens_predicted_seconds_total",
+            "llamacpp:n_decode_total",
+            "llamacpp:prompt_tokens_seconds",
+            "llamacpp:predicted_tokens_seconds",
+            "llamacpp:requests_processing",
+            "llamacpp:requests_deferred",
+        }
+    ),
+)
+# llama-server has no histograms: means from its time and token counters stand in for
+# TTFT and ITL (what its own server-task.cpp counters allow), and it reports no KV-cache use.
+DASHBOARD = (
+    dash.Panel(
+        dash.TTFT,
+        "s",
+        "llama-server reports no time to first token: this is its mean prompt-processing time per prompt token (TTFT = prompt tokens x this, plus queueing).",
+        (
+            dash.ratio(
+                "llamacpp:prompt_seconds_total", "llamacpp:prompt_tokens_total", "prefill s/token"
+            ),
+        ),
+    ),
+    dash.Panel(
+        dash.ITL,
+        "s",
+        "llama-server reports no inter-token histogram: this is its mean generation time per generated token, per slot.",
+        (
+            dash.ratio(
+                "llamacpp:tokens_predicted_seconds_total",
+                "llamacpp:tokens_predicted_total",
+                "s/token",
+            ),
+        ),
+    ),
+    dash.Panel(
+        dash.TOKENS,
+        "short",
+        "Generated and prompt tokens per second, all slots together.",
+        (
+            dash.per_second("llamacpp:tokens_predicted_total", "generated"),
+            dash.per_second("llamacpp:prompt_tokens_total", "prompt"),
+        ),
+    ),
+    dash.Panel(
+        dash.REQUESTS,
+        "short",
+        "Slots busy with a request, and requests deferred until a slot frees.",
+        (
+            dash.Query("llamacpp:requests_processing", "running"),
+            dash.Query("llamacpp:requests_deferred", "waiting"),
+        ),
+    ),
+    dash.Panel(
+        dash.KV, "percentunit", "llama-server (b11434 and the fork) exports no KV-cache metric."
+    ),
+)
+
+
 class LlamaCpp(base.Engine):
     name = "llamacpp"
     display_name = "llama.cpp"
@@ -174,6 +303,8 @@ class LlamaCpp(base.Engine):
     pinned_version = PINNED_VERSION
     port = PORT
     image_repositories = UPSTREAM_IMAGES  # the fork is built, never recognised by its image
+    metrics = (METRICS, FORK_METRICS)
+    dashboard = DASHBOARD
     # ling_compose sets the variable (common/arg.cpp: --api-key, env LLAMA_API_KEY).
     served_name_flag = "--alias"
     api_key_place = base.ApiKeyPlace(flag="--api-key", env=API_KEY_ENV)

@@ -18,7 +18,9 @@ from ling_compose.flags.parsers import TOOL_CALL_FORMAT, tool_call_parser
 from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, Capacity
-from ling_compose.models.server import Value
+from ling_compose.models.server import NodeArgs, Rendezvous, Value
+from ling_compose.monitoring import dashboard as dash
+from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
@@ -27,6 +29,9 @@ if TYPE_CHECKING:
 PINNED_VERSION = "0.5.23"
 PORT = 30000
 ENTRYPOINT = ("python3", "-m", "sglang.launch_server")
+# torch.distributed's rendezvous port on the leader (--dist-init-addr HOST:PORT); 20000 as in
+# SGLang's and LWS's multi-node examples. It must differ from the HTTP port.
+DIST_INIT_PORT = 20000
 MIN_VERSION = "0.5.10.post1"  # the first release that runs this model
 ASSUMED_MEM_FRACTION = 0.85  # SGLang picks about 0.8-0.9 when unset
 # SGLang 0.5.23 splits what is left after the weights between a linear-state pool and the KV
@@ -78,6 +83,128 @@ _STATE = (
 )
 
 
+# -- what /metrics writes at this version, and the Grafana panels that read it ------------
+
+# SGLang 0.5.23. Scheduler metrics carry model_name, engine_type, tp_rank, pp_rank, moe_ep_rank
+# (observability/metrics_collector.py L1382-1388; dp_rank and priority only when those are on);
+# tokenizer metrics model_name and engine_type (L1807-1812), some of them also is_streaming.
+_SG_SCHED = ("model_name", "engine_type", "tp_rank", "pp_rank", "moe_ep_rank")
+_SG_TOK = ("model_name", "engine_type")
+_SG_STREAM = (*_SG_TOK, "is_streaming")
+_SG = "sglang/srt/observability/metrics_collector.py"
+METRICS = EngineMetrics(
+    engine="sglang",
+    version="0.5.23",
+    path="/metrics",
+    enabled_by="--enable-metrics",
+    disabled_by=(),
+    needs_api_key=False,
+    endpoint_source=(
+        "sglang/srt/entrypoints/http_server.py L314-315 adds /metrics only with --enable-metrics; "
+        "srt/utils/auth.py L101-105 lets /metrics through whatever --api-key says"
+    ),
+    metrics=(
+        Metric("sglang:num_running_reqs", "gauge", "requests_running", _SG_SCHED, f"{_SG}:365"),
+        Metric("sglang:num_queue_reqs", "gauge", "requests_waiting", _SG_SCHED, f"{_SG}:371"),
+        Metric("sglang:gen_throughput", "gauge", "generation_throughput", _SG_SCHED, f"{_SG}:383"),
+        # The fullest of the KV pool and (for this hybrid model) the linear-attention state
+        # pool: managers/scheduler_components/pool_stats_observer.py L95-102, L155.
+        Metric("sglang:token_usage", "gauge", "kv_cache_usage", _SG_SCHED, f"{_SG}:405"),
+        Metric("sglang:full_token_usage", "gauge", "none", _SG_SCHED, f"{_SG}:411"),
+        Metric("sglang:mamba_usage", "gauge", "none", _SG_SCHED, f"{_SG}:423"),
+        # Only with speculative decoding (NEXTN/MTP) on.
+        Metric("sglang:spec_accept_length", "gauge", "none", _SG_SCHED, f"{_SG}:512"),
+        Metric("sglang:spec_accept_rate", "gauge", "none", _SG_SCHED, f"{_SG}:518"),
+        Metric("sglang:prompt_tokens_total", "counter", "prompt_tokens", _SG_STREAM, f"{_SG}:1856"),
+        Metric(
+            "sglang:generation_tokens_total",
+            "counter",
+            "generation_tokens",
+            _SG_STREAM,
+            f"{_SG}:1861",
+        ),
+        Metric(
+            "sglang:num_requests_total", "counter", "requests_finished", _SG_STREAM, f"{_SG}:1941"
+        ),
+        Metric(
+            "sglang:time_to_first_token_seconds",
+            "histogram",
+            "ttft_seconds",
+            _SG_STREAM,
+            f"{_SG}:2041",
+        ),
+        Metric(
+            "sglang:inter_token_latency_seconds", "histogram", "itl_seconds", _SG_TOK, f"{_SG}:2051"
+        ),
+        Metric(
+            "sglang:request_time_per_output_token_seconds",
+            "histogram",
+            "tpot_seconds",
+            _SG_STREAM,
+            f"{_SG}:2058",
+        ),
+        Metric(
+            "sglang:e2e_request_latency_seconds",
+            "histogram",
+            "e2e_seconds",
+            _SG_STREAM,
+            f"{_SG}:2068",
+        ),
+    ),
+)
+DASHBOARD = (
+    dash.Panel(
+        dash.TTFT,
+        "s",
+        "Request arrival to its first token.",
+        dash.quantiles("sglang:time_to_first_token_seconds", "TTFT"),
+    ),
+    dash.Panel(
+        dash.ITL,
+        "s",
+        "Gaps between output chunks, and per request the time per output token (TPOT).",
+        (
+            *dash.quantiles("sglang:inter_token_latency_seconds", "ITL"),
+            dash.quantiles("sglang:request_time_per_output_token_seconds", "TPOT")[0],
+        ),
+    ),
+    dash.Panel(
+        dash.TOKENS,
+        "short",
+        "Generated and prompt tokens per second, all requests together.",
+        (
+            dash.per_second("sglang:generation_tokens_total", "generated"),
+            dash.per_second("sglang:prompt_tokens_total", "prompt"),
+        ),
+    ),
+    dash.Panel(
+        dash.REQUESTS,
+        "short",
+        "Requests running, and requests in the waiting queue.",
+        (
+            dash.Query("sum(sglang:num_running_reqs)", "running"),
+            dash.Query("sum(sglang:num_queue_reqs)", "waiting"),
+        ),
+    ),
+    dash.Panel(
+        dash.KV,
+        "percentunit",
+        "The fuller of the KV pool and the linear-attention state pool (what limits admission), and each pool alone.",
+        (
+            dash.Query("max(sglang:token_usage)", "limiting pool"),
+            dash.Query("max(sglang:full_token_usage)", "KV (full attention)"),
+            dash.Query("max(sglang:mamba_usage)", "linear-attention state"),
+        ),
+    ),
+    dash.Panel(
+        dash.SPEC,
+        "percentunit",
+        "Accepted / proposed draft tokens per batch; no data without speculative decoding.",
+        (dash.Query("avg(sglang:spec_accept_rate)", "acceptance rate"),),
+    ),
+)
+
+
 class SGLang(base.Engine):
     name = "sglang"
     display_name = "SGLang"
@@ -85,6 +212,8 @@ class SGLang(base.Engine):
     pinned_version = PINNED_VERSION
     port = PORT
     image_repositories = ("lmsysorg/sglang",)
+    metrics = (METRICS,)
+    dashboard = DASHBOARD
     image_template = "lmsysorg/sglang:v{version}"
     entrypoint = ENTRYPOINT
     api_key_place = base.ApiKeyPlace(
@@ -98,6 +227,10 @@ class SGLang(base.Engine):
     state_bytes_per_value = 4
     state_note = "fp32, sglang's default"
     cache_pool = "split"
+    spans_nodes = True
+    # 200 only while the tokenizer manager is up and not exiting (srt/entrypoints/http_server.py
+    # GET /ready, 0.5.23); /health runs a one-token generation once the server is up.
+    readiness_path = "/ready"
 
     mtp_min_version = MTP_VERIFIED_VERSION
     mtp_default_tokens = MTP_DEFAULT_STEPS
@@ -184,6 +317,24 @@ class SGLang(base.Engine):
         # intermediate = mamba_budget"; memory_pool.py intermediate_ssm_state_cache).
         draft_tokens = tokens + 1
         return 1.0 + draft_tokens / STATE_SLOTS_PER_REQUEST
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """--nnodes/--node-rank/--dist-init-addr (srt/server_args.py, 0.5.23). With --pp-size =
+        nodes each node holds one pipeline stage and all its TP ranks (srt/entrypoints/engine.py
+        _calculate_rank_ranges). Ranks >= 1 run no tokenizer but start a small server with
+        /health on --host:--port once their schedulers are ready (engine.py, then
+        utils/common.py launch_dummy_health_check_server), so --host 0.0.0.0 lets a probe in."""
+        common: tuple[Value, ...] = (
+            "--nnodes",
+            str(plan.nodes),
+            "--dist-init-addr",
+            f"{rendezvous.leader_address}:{DIST_INIT_PORT}",
+        )
+        return NodeArgs(
+            leader=(*common, "--node-rank", "0"),
+            worker=(*common, "--node-rank", rendezvous.rank),
+            worker_health=True,
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

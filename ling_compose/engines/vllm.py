@@ -18,7 +18,9 @@ from ling_compose.flags import lint
 from ling_compose.flags.parsers import TOOL_CALL_FORMAT, tool_call_parser
 from ling_compose.models.options import EngineOptions
 from ling_compose.models.plan import CacheDemand, Capacity
-from ling_compose.models.server import Value
+from ling_compose.models.server import NodeArgs, Rendezvous, Value
+from ling_compose.monitoring import dashboard as dash
+from ling_compose.monitoring.metrics import EngineMetrics, Metric
 
 if TYPE_CHECKING:
     from ling_compose.models.plan import Plan
@@ -39,6 +41,9 @@ MIN_VERSION = "0.20.2"  # earlier releases corrupt RoPE on the MLA layers
 # is JSON (engine/arg_utils.py).
 MTP_VERIFIED_VERSION = "0.33.0"
 MTP_METHOD = "mtp"
+# torch.distributed's rendezvous on the leader with the mp backend (vllm/config/parallel.py
+# master_port default, 0.33.0), said explicitly because the workers must agree on it.
+MASTER_PORT = 29501
 
 
 class VLLMOptions(EngineOptions):
@@ -72,6 +77,159 @@ _CAPACITY = (
 _MEMORY = r"Available KV cache memory: " + base.LOG_NUMBER + " GiB"
 
 
+# -- what /metrics writes at this version, and the Grafana panels that read it ------------
+
+# vLLM 0.33.0: every metric carries model_name (the served name) and engine (the engine index):
+# v1/metrics/loggers.py L499. Only recorded with stats logging on (v1/engine/async_llm.py L159,
+# log_stats = not --disable-log-stats), so a monitored stack must not pass that flag.
+_VLLM = ("model_name", "engine")
+_VLLM_LOGGERS = "vllm/v1/metrics/loggers.py"
+_VLLM_SPEC = "vllm/v1/spec_decode/metrics.py"
+METRICS = EngineMetrics(
+    engine="vllm",
+    version="0.33.0",
+    path="/metrics",
+    enabled_by=None,
+    disabled_by=("--disable-log-stats",),
+    needs_api_key=False,
+    endpoint_source=(
+        "vllm/entrypoints/serve/instrumentator/metrics.py L55-80 mounts /metrics on every "
+        "server; entrypoints/serve/middleware/authenticate.py L11 guards only /v1, /v2, "
+        "/inference and /cohere with --api-key"
+    ),
+    metrics=(
+        Metric(
+            "vllm:num_requests_running", "gauge", "requests_running", _VLLM, f"{_VLLM_LOGGERS}:528"
+        ),
+        Metric(
+            "vllm:num_requests_waiting", "gauge", "requests_waiting", _VLLM, f"{_VLLM_LOGGERS}:538"
+        ),
+        # "KV-cache usage. 1 means 100 percent usage."
+        Metric(
+            "vllm:kv_cache_usage_perc", "gauge", "kv_cache_usage", _VLLM, f"{_VLLM_LOGGERS}:620"
+        ),
+        Metric("vllm:num_preemptions_total", "counter", "none", _VLLM, f"{_VLLM_LOGGERS}:739"),
+        Metric(
+            "vllm:prompt_tokens_total", "counter", "prompt_tokens", _VLLM, f"{_VLLM_LOGGERS}:748"
+        ),
+        Metric(
+            "vllm:generation_tokens_total",
+            "counter",
+            "generation_tokens",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:799",
+        ),
+        Metric(
+            "vllm:request_success_total",
+            "counter",
+            "requests_finished",
+            (*_VLLM, "finished_reason"),
+            f"{_VLLM_LOGGERS}:809",
+        ),
+        Metric(
+            "vllm:time_to_first_token_seconds",
+            "histogram",
+            "ttft_seconds",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:931",
+        ),
+        Metric(
+            "vllm:inter_token_latency_seconds",
+            "histogram",
+            "itl_seconds",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:941",
+        ),
+        Metric(
+            "vllm:request_time_per_output_token_seconds",
+            "histogram",
+            "tpot_seconds",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:951",
+        ),
+        Metric(
+            "vllm:e2e_request_latency_seconds",
+            "histogram",
+            "e2e_seconds",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:961",
+        ),
+        Metric(
+            "vllm:request_queue_time_seconds",
+            "histogram",
+            "queue_seconds",
+            _VLLM,
+            f"{_VLLM_LOGGERS}:971",
+        ),
+        # Only with speculative decoding (MTP) configured.
+        Metric("vllm:spec_decode_num_drafts_total", "counter", "none", _VLLM, f"{_VLLM_SPEC}:229"),
+        Metric(
+            "vllm:spec_decode_num_draft_tokens_total", "counter", "none", _VLLM, f"{_VLLM_SPEC}:230"
+        ),
+        Metric(
+            "vllm:spec_decode_num_accepted_tokens_total",
+            "counter",
+            "none",
+            _VLLM,
+            f"{_VLLM_SPEC}:231",
+        ),
+    ),
+)
+DASHBOARD = (
+    dash.Panel(
+        dash.TTFT,
+        "s",
+        "Request arrival to its first token.",
+        dash.quantiles("vllm:time_to_first_token_seconds", "TTFT"),
+    ),
+    dash.Panel(
+        dash.ITL,
+        "s",
+        "Gaps between output chunks, and per request the time per output token (TPOT).",
+        (
+            *dash.quantiles("vllm:inter_token_latency_seconds", "ITL"),
+            dash.quantiles("vllm:request_time_per_output_token_seconds", "TPOT")[0],
+        ),
+    ),
+    dash.Panel(
+        dash.TOKENS,
+        "short",
+        "Generated and prompt tokens per second, all requests together.",
+        (
+            dash.per_second("vllm:generation_tokens_total", "generated"),
+            dash.per_second("vllm:prompt_tokens_total", "prompt"),
+        ),
+    ),
+    dash.Panel(
+        dash.REQUESTS,
+        "short",
+        "Requests in the running batch, and requests queued for a place in it.",
+        (
+            dash.Query("sum(vllm:num_requests_running)", "running"),
+            dash.Query("sum(vllm:num_requests_waiting)", "waiting"),
+        ),
+    ),
+    dash.Panel(
+        dash.KV,
+        "percentunit",
+        "Share of the KV-cache blocks in use.",
+        (dash.Query("max(vllm:kv_cache_usage_perc)", "KV cache"),),
+    ),
+    dash.Panel(
+        dash.SPEC,
+        "percentunit",
+        "Accepted draft tokens / proposed draft tokens; no data without speculative decoding.",
+        (
+            dash.ratio(
+                "vllm:spec_decode_num_accepted_tokens_total",
+                "vllm:spec_decode_num_draft_tokens_total",
+                "acceptance rate",
+            ),
+        ),
+    ),
+)
+
+
 class VLLM(base.Engine):
     name = "vllm"
     display_name = "vLLM"
@@ -79,6 +237,8 @@ class VLLM(base.Engine):
     pinned_version = PINNED_VERSION
     port = PORT
     image_repositories = ("vllm/vllm-openai",)
+    metrics = (METRICS,)
+    dashboard = DASHBOARD
     image_template = "vllm/vllm-openai:v{version}"  # tags carry a leading v
     # ling_compose sets the variable; /health and /metrics stay open.
     api_key_place = base.ApiKeyPlace(flag="--api-key", env=API_KEY_ENV)
@@ -91,6 +251,7 @@ class VLLM(base.Engine):
     state_note = "bf16, vllm's default"
     cache_pool = "shared"
     tensor_parallel_sizes = TENSOR_PARALLEL
+    spans_nodes = True
 
     mtp_min_version = MTP_VERIFIED_VERSION
     # One MTP layer, run again for every further draft token ("may result in lower acceptance
@@ -191,6 +352,26 @@ class VLLM(base.Engine):
         # abstract.py get_kv_cache_spec; v1/kv_cache_interface.py MambaSpec.max_memory_usage_bytes
         # = page size x (1 + num_speculative_blocks), mamba_cache_mode "none").
         return 1.0 + tokens
+
+    def node_args(self, plan: Plan, rendezvous: Rendezvous) -> NodeArgs:
+        """Multi-node with the mp executor (vllm/engine/arg_utils.py --nnodes/--node-rank/
+        --master-addr/--master-port, 0.33.0): the ranks are ExternalDP x DP x PP x PCP x TP
+        with TP innermost (distributed/parallel_state.py), so with pipeline parallel = nodes
+        each node holds one whole tensor-parallel group. Ranks >= 1 run --headless: the
+        multiproc executor without any HTTP server (entrypoints/cli/serve.py run_headless)."""
+        common: tuple[Value, ...] = (
+            "--nnodes",
+            str(plan.nodes),
+            "--master-addr",
+            rendezvous.leader_address,
+            "--master-port",
+            str(MASTER_PORT),
+        )
+        return NodeArgs(
+            leader=(*common, "--node-rank", "0"),
+            worker=(*common, "--node-rank", rendezvous.rank, "--headless"),
+            worker_health=False,
+        )
 
     # -- planning ----------------------------------------------------------------------------
     def usable_memory(self, options: EngineOptions, total_gib: float) -> tuple[float, str]:

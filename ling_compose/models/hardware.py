@@ -22,6 +22,11 @@ ACHIEVABLE_READ_FRACTION_MEASURED = 4202 / 4800
 
 # Value rules shared by profile files and overrides (models/overrides.py): one definition each.
 GpuCount = Annotated[int, Field(ge=1, le=8)]  # one host; 8 is the most the layouts plan for
+# Nodes one replica spans (Kubernetes with LeaderWorkerSet: pipeline stages on separate nodes).
+NodeCount = Annotated[int, Field(ge=1, le=8)]
+# A GFD product label value: a Kubernetes label value (at most 63 characters, alphanumeric at
+# both ends, '-', '_' and '.' inside).
+GfdProduct = Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")]
 # Far above any single host, low enough that the physics stays in ordinary float range.
 HostRamGiB = Annotated[float, Field(gt=0, le=65_536)]
 HostRamBandwidthGBs = Annotated[float, Field(gt=0, le=10_000)]
@@ -63,6 +68,11 @@ class GPU(StrictModel):
         default=(),
         description="Lower-case substrings of NVML/nvidia-smi names that identify this GPU",
     )
+    gfd_products: tuple[GfdProduct, ...] = Field(
+        default=(),
+        description="Values of the node label nvidia.com/gpu.product (NVIDIA GPU feature "
+        "discovery) for this GPU: what Kubernetes manifests schedule on",
+    )
 
     @property
     def memory_gib(self) -> float:
@@ -101,13 +111,22 @@ class GPU(StrictModel):
 
 
 class Hardware(StrictModel):
-    """GPUs of one type, how many the stack uses, and host RAM."""
+    """GPUs of one type, how many the stack uses (in all, over `nodes` nodes), and host RAM
+    (of each node)."""
 
     gpu: GPU
     count: GpuCount
+    nodes: NodeCount = Field(
+        default=1, description="Nodes the GPUs are spread over (Kubernetes multi-node)"
+    )
     host_ram_gib: HostRamGiB = Field(
         description="Host RAM in GiB (matters when experts are offloaded)"
     )
     host_ram_bandwidth_gbs: HostRamBandwidthGBs = Field(
         default=80, description="Host memory bandwidth, GB/s (dual-channel DDR5 ≈ 80)"
     )
+
+    @property
+    def gpus_per_node(self) -> int:
+        """GPUs on each node (the planner refuses a count that `nodes` does not divide)."""
+        return max(1, self.count // self.nodes)

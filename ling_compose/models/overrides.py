@@ -6,12 +6,13 @@ beside the fields it maps, because reproduce.py is imported by load.py and canno
 """
 
 from argparse import BooleanOptionalAction
-from typing import Any
+from typing import Any, get_args
 
 from pydantic import Field
 
 from ling_compose.models.base import StrictModel
-from ling_compose.models.hardware import GpuCount, HostRamGiB
+from ling_compose.models.hardware import GpuCount, HostRamGiB, NodeCount
+from ling_compose.models.kubernetes import AccessMode, ObjectName, Replicas, ServiceType
 from ling_compose.models.options import EngineName, ImageReference, LocalPath, ParallelSize
 from ling_compose.models.stack import (
     BindAddress,
@@ -48,8 +49,21 @@ class Overrides(StrictModel):
     tool_calling: bool | None = None
     mtp: bool | None = None
     speculative_tokens: SpeculativeTokens | None = None
+    monitoring: bool | None = None
     model_file: LocalPath | None = None
     extra_args: list[ServerArgument] = Field(default_factory=list)
+    # Multi-node layouts (Kubernetes): `gpus` becomes nodes x gpus_per_node, tensor parallel
+    # the GPUs of one node and pipeline parallel the nodes (load.apply_overrides).
+    nodes: NodeCount | None = None
+    gpus_per_node: GpuCount | None = None
+    # The Kubernetes target's own options (models/kubernetes.py; `render --target kubernetes`,
+    # and `plan --replicas` for the fleet's ceilings).
+    replicas: Replicas | None = None
+    storage_class: ObjectName | None = None
+    access_mode: AccessMode | None = None
+    service_type: ServiceType | None = None
+    hf_token_secret: ObjectName | None = None
+    api_key_secret: ObjectName | None = None
 
 
 # Every override flag: the Overrides field it sets and how argparse reads it. Bounds live in the
@@ -99,6 +113,16 @@ OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
         "speculative_tokens",
         {"type": int, "metavar": "N", "help": "draft tokens per decode step with MTP"},
     ),
+    "--with-monitoring": (
+        "monitoring",
+        {
+            "action": "store_const",
+            "const": True,
+            "default": None,
+            "help": "add Prometheus (scraping the server) and Grafana (its dashboard) on loopback; "
+            "needs GRAFANA_ADMIN_PASSWORD at up",
+        },
+    ),
     "--model-file": (
         "model_file",
         {
@@ -118,5 +142,66 @@ OVERRIDE_FLAGS: dict[str, tuple[str, dict[str, Any]]] = {
             "flags); write --extra-arg=--flag for values that start with a dash",
         },
     ),
+    "--nodes": (
+        "nodes",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "spread one replica over N nodes (Kubernetes, LeaderWorkerSet): pipeline "
+            "parallel N across nodes, tensor parallel inside each",
+        },
+    ),
+    "--gpus-per-node": (
+        "gpus_per_node",
+        {
+            "type": int,
+            "metavar": "N",
+            "help": "GPUs of each node with --nodes (default: --gpus / N)",
+        },
+    ),
+    "--replicas": (
+        "replicas",
+        {"type": int, "metavar": "N", "help": "Kubernetes: serving replicas behind one Service"},
+    ),
+    "--storage-class": (
+        "storage_class",
+        {"metavar": "NAME", "help": "Kubernetes: StorageClass of the weights cache"},
+    ),
+    "--access-mode": (
+        "access_mode",
+        {
+            "choices": list(get_args(AccessMode)),
+            "help": "Kubernetes: access mode of the weights cache (ReadWriteMany for --replicas > 1)",
+        },
+    ),
+    "--service-type": (
+        "service_type",
+        {
+            "choices": list(get_args(ServiceType)),
+            "help": "Kubernetes: the Service's type (NodePort/LoadBalancer need --api-key-env)",
+        },
+    ),
+    "--hf-token-secret": (
+        "hf_token_secret",
+        {"metavar": "NAME", "help": "Kubernetes: Secret holding HF_TOKEN (default hf-token)"},
+    ),
+    "--api-key-secret": (
+        "api_key_secret",
+        {
+            "metavar": "NAME",
+            "help": "Kubernetes: Secret holding the API key (default ling-api-key)",
+        },
+    ),
 }
+# Overrides only the Kubernetes target reads: other targets refuse them (the CLI says so).
+KUBERNETES_FIELDS = (
+    "nodes",
+    "gpus_per_node",
+    "replicas",
+    "storage_class",
+    "access_mode",
+    "service_type",
+    "hf_token_secret",
+    "api_key_secret",
+)
 FLAG_OF_FIELD = {field: flag for flag, (field, _) in OVERRIDE_FLAGS.items()}

@@ -132,6 +132,7 @@ class Plan(NamedTuple):
     mtp_gain: MtpGain | None  # None when MTP is off
     problems: list[str]
     warnings: list[str]
+    nodes: int = 1  # nodes one server spans (pipeline stages on separate nodes)
 
     @property
     def fits(self) -> bool:
@@ -140,6 +141,34 @@ class Plan(NamedTuple):
     def as_json(self) -> dict[str, Any]:
         """Every field, nested ones as mappings (what `plan --json` prints)."""
         return as_json(self)
+
+
+class Fleet(NamedTuple):
+    """Replicas of one layout behind one Service: the sums of their ceilings."""
+
+    replicas: int
+    gpus_per_replica: int
+    gpus: int
+    nodes: int
+    running_sequences: int
+    kv_pool_tokens: int
+    aggregate_tok_s: float
+    aggregate_tok_s_achievable: float
+
+
+def fleet(plan: Plan, replicas: int) -> Fleet:
+    """Each replica is a whole copy of the layout; a load balancer spreads requests over them."""
+    t = plan.throughput
+    return Fleet(
+        replicas=replicas,
+        gpus_per_replica=plan.gpus,
+        gpus=replicas * plan.gpus,
+        nodes=replicas * plan.nodes,
+        running_sequences=replicas * plan.concurrency,
+        kv_pool_tokens=replicas * plan.kv_pool_tokens,
+        aggregate_tok_s=replicas * t.aggregate_tok_s,
+        aggregate_tok_s_achievable=replicas * t.aggregate_tok_s_achievable,
+    )
 
 
 def as_json(record: NamedTuple) -> dict[str, Any]:

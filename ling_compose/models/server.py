@@ -6,8 +6,9 @@ without re-deriving anything: every figure and name is decided here. Secrets are
 the variable that holds them where the stack is started, never values.
 
 Immutable records (NamedTuple rather than dataclasses, whose generated methods cost each CLI
-start about a millisecond a class). A deployment has one server today (the HTTP server). Multi-node layouts add servers (ranks
-that serve no HTTP, hence no port and no health), which is why `servers` is a tuple.
+start about a millisecond a class). A deployment has one server (the HTTP server), or for a
+multi-node layout two: the leader and the workers' template (ranks that may serve no HTTP,
+hence no port and maybe no health).
 """
 
 from collections.abc import Mapping
@@ -65,6 +66,24 @@ class Port(NamedTuple):
         return f"http://{host}:{self.host}"
 
 
+class Rendezvous(NamedTuple):
+    """Where the ranks of one multi-node server meet, as the deployment's environment states
+    it: placeholders its runtime fills in (Kubernetes expands `$(VAR)` in arguments itself),
+    and sample values the flag lint checks the arguments with."""
+
+    leader_address: str  # the rank-0 pod's address
+    rank: str  # this pod's rank: 0 on the leader, 1.. on the workers
+    samples: Mapping[str, str] = MappingProxyType({})  # placeholder -> a value it may take
+
+
+class NodeArgs(NamedTuple):
+    """What an engine adds to its command when one server spans nodes (engines/*.py)."""
+
+    leader: tuple[Value, ...]  # rank 0: serves HTTP
+    worker: tuple[Value, ...]  # ranks 1..nodes-1
+    worker_health: bool  # the workers answer GET <health path> on the engine's port
+
+
 class Health(NamedTuple):
     """Readiness: the server is ready when GET `path` on `port` answers 200 (and it then lists
     the served model under /v1/models); before that it refuses connections or answers 503,
@@ -78,6 +97,9 @@ class Health(NamedTuple):
     timeout_s: int
     failures: int
     start_period_s: int
+    # GET here answers 200 only while the model is served (traffic may come): the engine's
+    # readiness path, where it has one besides `path` (SGLang's /ready); else `path`.
+    ready_path: str | None = None
 
 
 class Mount(NamedTuple):
@@ -94,6 +116,15 @@ class CacheVolume(NamedTuple):
     name: str
     target: str
     labels: Mapping[str, str] = MappingProxyType({})
+    size_gib: float = 0.0  # what it must hold (a claim's request): the weights and caches
+
+
+class HostMemory(NamedTuple):
+    """Host RAM of one server, GiB: what it needs (weights kept in host RAM, the margin for the
+    process and runtime) and the most it may use (the host's RAM the stack was planned for)."""
+
+    needed_gib: float
+    limit_gib: float
 
 
 class SharedMemory(NamedTuple):
@@ -103,6 +134,8 @@ class SharedMemory(NamedTuple):
     host_ipc: bool
     size: str | None
     ulimits: Mapping[str, int] = MappingProxyType({})
+    # Where the host's IPC namespace is not shared (a Kubernetes pod): /dev/shm of this size.
+    isolated_size_gib: float = 8.0
 
 
 class Server(NamedTuple):
@@ -122,6 +155,7 @@ class Server(NamedTuple):
     mounts: tuple[Mount, ...]
     restart: RestartPolicy
     labels: Mapping[str, str]
+    memory: HostMemory | None = None
 
 
 class ServerDescription(NamedTuple):
@@ -136,6 +170,9 @@ class ServerDescription(NamedTuple):
     notes: tuple[str, ...]  # what a rendered file says atop itself, one line each
     planned: Mapping[str, float]  # the engine's start-up figures as the plan predicts them
     servers: tuple[Server, ...]
+    nodes: int = 1  # servers[1] (the workers) runs on nodes - 1 further nodes
+    gpu_products: tuple[str, ...] = ()  # node label values of the GPU (catalogue gfd_products)
+    api_key: bool = False  # clients must send the API key (a network-exposed endpoint is safe)
 
     @property
     def primary(self) -> Server:

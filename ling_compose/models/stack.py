@@ -6,7 +6,13 @@ from pydantic import AfterValidator, Field
 
 from ling_compose.models.base import StrictModel
 from ling_compose.models.checkpoint import Checkpoint
-from ling_compose.models.hardware import GpuCount, Hardware, HostRamBandwidthGBs, HostRamGiB
+from ling_compose.models.hardware import (
+    GpuCount,
+    Hardware,
+    HostRamBandwidthGBs,
+    HostRamGiB,
+    NodeCount,
+)
 from ling_compose.models.options import BackendOptions
 
 MAX_CONTEXT_NATIVE = 131_072  # config.json max_position_embeddings
@@ -81,6 +87,11 @@ class ServingOptions(StrictModel):
     speculative_tokens: SpeculativeTokens | None = Field(
         default=None, description="Draft tokens per step with MTP; default: the engine's"
     )
+    monitoring: bool = Field(
+        default=False,
+        description="Add Prometheus scraping the server and Grafana with its dashboard "
+        "(docker-compose output; docs/performance.md#metrics)",
+    )
     # A tuple, like every sequence in these models: the built-in catalogue is shared and cached.
     extra_args: tuple[ServerArgument, ...] = Field(
         default=(), description="Appended to the server command"
@@ -92,6 +103,11 @@ class HardwareSpec(StrictModel):
         description="GPU catalogue key, e.g. h100-sxm-80gb (see `ling-compose list --gpus`)"
     )
     count: GpuCount
+    nodes: NodeCount = Field(
+        default=1,
+        description="Nodes the GPUs span, count / nodes on each (Kubernetes with "
+        "LeaderWorkerSet: tensor parallel inside a node, pipeline parallel across nodes)",
+    )
     host_ram_gib: HostRamGiB = Field(
         default=256,
         description="Host RAM, GiB (a '256 GB' server has 256 GiB of DRAM: modules are binary)",

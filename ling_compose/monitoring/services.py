@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import textwrap
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -240,7 +241,7 @@ def monitoring_services(
     enabled = (
         f"the server's {metrics.enabled_by} flag turns it on" if metrics.enabled_by else "always on"
     )
-    header = [
+    paragraphs = [
         f"Monitoring: {PROMETHEUS_SERVICE} ({PROMETHEUS_IMAGE}) scrapes {server_service}:"
         f"{container_port}{metrics.path} every {scrape_interval_s}s ({enabled})"
         + (f", with the API key from {api_key_env}" if needs_key else "")
@@ -249,6 +250,7 @@ def monitoring_services(
         f"password from {GRAFANA_PASSWORD_ENV} (read on its first start only).",
         "Both image tags are UNVERIFIED at a registry (docker manifest inspect IMAGE checks one).",
     ]
+    header = [line for text in paragraphs for line in textwrap.wrap(text, width=96)]
     return Monitoring(
         services={PROMETHEUS_SERVICE: prometheus, GRAFANA_SERVICE: grafana},
         volumes={

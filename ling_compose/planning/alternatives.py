@@ -15,6 +15,7 @@ from ling_compose.models.stack import MAX_CONTEXT_YARN, Stack
 from ling_compose.planning.fit import Suggestion, engine_of, make_plan, parallelism
 
 GPU_COUNTS = (1, 2, 4, 8)
+MAX_GPUS = 8  # one server's, over any number of nodes (load.MAX_GPUS)
 SHORTEST_CONTEXT = 1024
 
 
@@ -55,6 +56,37 @@ def _parallel_args(stack: Stack, count: int, tp: int, pp: int) -> list[str]:
     return args
 
 
+def with_nodes(stack: Stack, nodes: int, per_node: int) -> Stack:
+    """The stack over `nodes` nodes of `per_node` GPUs: tensor parallel inside each node,
+    pipeline parallel across them (what --nodes / --gpus-per-node make)."""
+    return stack.model_copy(
+        update={
+            "hardware": stack.hardware.model_copy(
+                update={"count": nodes * per_node, "nodes": nodes}
+            ),
+            "backend": stack.backend.model_copy(
+                update={"tensor_parallel": per_node, "pipeline_parallel": nodes}
+            ),
+        }
+    )
+
+
+def _node_candidates(stack: Stack) -> list[Suggestion]:
+    """For a stack over several nodes: the fewest GPUs per node, then the fewest nodes, that
+    fit (more GPUs per node first: tensor parallel inside a node is the cheaper split)."""
+    hw = stack.hardware
+    if hw.nodes == 1:
+        return []
+    for nodes in range(hw.nodes, MAX_GPUS + 1):
+        for per_node in GPU_COUNTS:
+            if nodes * per_node > MAX_GPUS or (nodes, per_node) == (hw.nodes, hw.gpus_per_node):
+                continue
+            candidate = with_nodes(stack, nodes, per_node)
+            if per_node >= hw.gpus_per_node and _fits(candidate):
+                return [(f"--nodes {nodes} --gpus-per-node {per_node}", candidate)]
+    return []
+
+
 def _with_serving(stack: Stack, **changes: int) -> Stack:
     return stack.model_copy(update={"serving": stack.serving.model_copy(update=changes)})
 
@@ -64,6 +96,8 @@ def _fits(stack: Stack) -> bool:
 
 
 def _parallelism_candidates(stack: Stack) -> list[Suggestion]:
+    if stack.hardware.nodes > 1:
+        return []  # its GPUs and parallelism follow --nodes / --gpus-per-node (_node_candidates)
     out: list[Suggestion] = []
     count, tp_now = stack.hardware.count, stack.backend.tensor_parallel
     tp, pp = layout_for(stack, count)
@@ -140,7 +174,7 @@ def _identity(stack: Stack) -> str:
 
 def nearest(stack: Stack) -> list[Suggestion]:
     """Suggestions in order of how little they change; check_fits keeps those that fit."""
-    out = _parallelism_candidates(stack) + _context_candidate(stack)
+    out = _node_candidates(stack) + _parallelism_candidates(stack) + _context_candidate(stack)
     out += _concurrency_candidate(stack) + _profile_candidates(stack)
     seen = {_identity(stack)}
     unique: list[Suggestion] = []

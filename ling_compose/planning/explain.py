@@ -5,7 +5,7 @@ from __future__ import annotations
 from ling_compose.compose import Compiled
 from ling_compose.engines import registry
 from ling_compose.load import Overrides
-from ling_compose.models.plan import Plan
+from ling_compose.models.plan import Fleet, Plan
 from ling_compose.models.stack import MAX_CONTEXT_NATIVE
 from ling_compose.planning import model_facts
 from ling_compose.planning.fit import engine_of
@@ -144,7 +144,12 @@ def plan_lines(plan: Plan) -> list[str]:
         else ""
     )
     lines = [
-        f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}",
+        f"layout: {plan.gpus} GPU(s), {plan.engine}, tensor parallel {plan.tensor_parallel} x pipeline {plan.pipeline_parallel}"
+        + (
+            f", over {plan.nodes} nodes of {plan.gpus // plan.nodes} GPUs (a pipeline stage per node)"
+            if plan.nodes > 1
+            else ""
+        ),
         f"per GPU: {g.total:.2f} GiB total ({g.total_note}), {g.usable:.1f} GiB usable = {g.usable_note}",
         f"  weights shard              {g.weights:8.2f} GiB  (checkpoint weights / (TP x PP); offloaded experts excluded"
         + (f"; MTP layer / TP {g.mtp_weights:.2f} GiB included)" if mtp.on else ")"),
@@ -218,4 +223,17 @@ def _mtp_lines(plan: Plan) -> list[str]:
         "  (above the one-read-per-token ceiling: a step keeps several tokens per read of the "
         "weights; the low end reads every drafted token's experts, the high end a verify step "
         "that costs a plain one)",
+    ]
+
+
+def fleet_lines(fleet: Fleet) -> list[str]:
+    """`plan --replicas N`: what N copies of the layout add up to behind one Service."""
+    return [
+        f"fleet: {fleet.replicas} replicas x {fleet.gpus_per_replica} GPU(s) = {fleet.gpus} GPUs"
+        + (f" on {fleet.nodes} nodes" if fleet.nodes != fleet.replicas else ""),
+        f"  running sequences: {fleet.running_sequences} ({fleet.replicas} x the engine's cap)",
+        f"  tokens in the KV pools: {fleet.kv_pool_tokens:,}",
+        f"  decode ceiling, aggregate: {fleet.aggregate_tok_s:.0f} tok/s at datasheet bandwidth, "
+        f"{fleet.aggregate_tok_s_achievable:.0f} tok/s at achievable bandwidth (each request "
+        "runs on one replica: single-stream speed does not grow)",
     ]

@@ -76,10 +76,31 @@ def _engine_problems(stack: Stack, tp: int, pp: int) -> list[str]:
         )
     if model_facts.ATTENTION_HEADS % tp:
         problems.append(f"tensor parallel {tp} does not divide the model's 32 attention heads")
+    problems += _node_problems(stack, tp, pp)
     problems += engine_of(stack).problems(stack, tp, pp)
     if ckpt.precision == "fp8" and gpu.capability < (8, 0):
         problems.append(
             f"FP8 needs compute capability >= 8.0 (Marlin); {gpu.name} has {gpu.compute_capability}"
+        )
+    return problems
+
+
+def _node_problems(stack: Stack, tp: int, pp: int) -> list[str]:
+    """A server over several nodes keeps each tensor-parallel group inside one node (its
+    all-reduce runs every layer) and puts whole pipeline stages on each node."""
+    hw, engine = stack.hardware, engine_of(stack)
+    if hw.nodes == 1:
+        return []
+    problems: list[str] = []
+    if not engine.spans_nodes:
+        problems.append(f"{engine.display_name} cannot spread one server over {hw.nodes} nodes")
+    if hw.count % hw.nodes:
+        problems.append(f"{hw.count} GPUs do not split evenly over {hw.nodes} nodes")
+    elif pp % hw.nodes:
+        problems.append(
+            f"pipeline parallel {pp} does not split over {hw.nodes} nodes: each node must hold "
+            f"whole pipeline stages, tensor parallel {tp} inside it ({hw.gpus_per_node} GPUs "
+            "per node)"
         )
     return problems
 
@@ -323,6 +344,7 @@ def make_plan(stack: Stack) -> Plan:
         mtp_gain=mtp_gain,
         problems=problems,
         warnings=warnings,
+        nodes=stack.hardware.nodes,
     )
 
 
@@ -367,7 +389,10 @@ def check_fits(
     plan = make_plan(stack)
     if plan.fits:
         return plan
-    lines = [f"{stack.name} cannot start on {stack.hardware.count} x {stack.hardware.gpu.name}:"]
+    where = f" over {stack.hardware.nodes} nodes" if stack.hardware.nodes > 1 else ""
+    lines = [
+        f"{stack.name} cannot start on {stack.hardware.count} x {stack.hardware.gpu.name}{where}:"
+    ]
     lines += [f"  - {p}" for p in plan.problems]
     hint = None
     if alternatives is not None:

@@ -27,6 +27,9 @@ def guide_stack(stack: Stack) -> Stack | None:
     if claim is None:
         return None
     guided = stack
+    if stack.hardware.nodes > 1:  # the guide's layouts are single hosts
+        hardware = stack.hardware.model_copy(update={"nodes": 1})
+        guided = guided.model_copy(update={"hardware": hardware})
     if claim.gpus is not None and claim.gpus != stack.hardware.count:
         guided = with_gpus(guided, claim.gpus)
     if claim.host_ram_gib is not None:

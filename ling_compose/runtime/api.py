@@ -228,7 +228,7 @@ def up(
             progress.line(f"container {cspec.name}: {action}")
         if not wait or spec.endpoint is None:
             return result
-        primary = next(c for c in spec.containers if c.config.ports)
+        primary = next(c for c in spec.containers if LC_ENDPOINT in c.labels)
         api_key = spec.api_key
         watch = _Watch(rt, result.container_ids[primary.service], started_at)
         result.ready = health.wait_ready(

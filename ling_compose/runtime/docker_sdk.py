@@ -3,9 +3,11 @@ DockerErrors here, in one place (`_engine`, which calls `translate`)."""
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import socket
+import tarfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -33,6 +35,7 @@ from ling_compose.runtime.spec import (
     COMPOSE_HASH,
     COMPOSE_PROJECT,
     COMPOSE_SERVICE,
+    ContainerFile,
     ContainerSpec,
 )
 
@@ -180,6 +183,17 @@ def _state(c: Container) -> ContainerState:
         labels=labels,
         error=str(state.get("Error") or ""),
     )
+
+
+def _tar_of(files: tuple[ContainerFile, ...]) -> bytes:
+    """A tar archive of the files at their absolute paths, owned by root, to extract at /."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for file in files:
+            info = tarfile.TarInfo(file.path.lstrip("/"))
+            info.size, info.mode, info.mtime = len(file.content), file.mode, int(time.time())
+            archive.addfile(info, io.BytesIO(file.content))
+    return buffer.getvalue()
 
 
 def _fmt_bytes(n: float) -> str:
@@ -447,7 +461,19 @@ class DockerRuntime:
             kwargs["networking_config"] = {
                 spec.network: self.client.api.create_endpoint_config(aliases=[spec.service])
             }
-            return _state(self.client.containers.create(spec.image, **kwargs))
+            container = self.client.containers.create(spec.image, **kwargs)
+        if spec.files:
+            # As Compose v2 does for configs and secrets outside Swarm: copied into the created
+            # container before it starts (the engine makes missing parent folders). A container
+            # without them must not stay: the next `up` would start it as it is.
+            try:
+                with _engine(f"copying configs and secrets into {spec.name}"):
+                    container.put_archive("/", _tar_of(spec.files))
+            except DockerError:
+                with suppress(docker.errors.APIError):
+                    container.remove(force=True)
+                raise
+        return _state(container)
 
     def start(self, container_id: str) -> None:
         with _engine("starting container"):

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
-from ling_compose.models.compose import ComposeProject, Service, is_host_path
+from ling_compose.models.compose import (
+    ComposeProject,
+    Config,
+    FileGrant,
+    Secret,
+    Service,
+    is_host_path,
+)
 from ling_compose.models.server import (
     LABEL_PREFIX,
     LC_ENDPOINT,
@@ -36,6 +43,21 @@ COMPOSE_VOLUME = "com.docker.compose.volume"
 DEFAULT_NETWORK = "default"
 
 
+# Compose's default for a config or secret file without `mode:` (the Compose Specification,
+# configs.md and secrets.md: "world-readable permissions (mode 0444)").
+DEFAULT_FILE_MODE = 0o444
+
+
+@dataclass(frozen=True)
+class ContainerFile:
+    """A file written into a container before it starts: a config's content or a secret's
+    value (never printed: repr leaves it out)."""
+
+    path: str
+    content: bytes = field(repr=False)
+    mode: int = DEFAULT_FILE_MODE
+
+
 @dataclass(frozen=True)
 class ContainerSpec:
     """One container to create: its service as the compose model describes it, interpolated and
@@ -48,6 +70,7 @@ class ContainerSpec:
     network: str
     config: Service
     labels: dict[str, str] = field(default_factory=dict)
+    files: tuple[ContainerFile, ...] = ()  # configs and secrets, copied in as Compose v2 does
 
     @property
     def image(self) -> str:
@@ -114,6 +137,43 @@ def _hash(payload: object) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
+def _files(
+    project: ComposeProject, service: Service, env: Mapping[str, str], where: str
+) -> tuple[ContainerFile, ...]:
+    """The service's configs (their inline content) and secrets (the value of the variable
+    each names), as files at their targets."""
+    files = []
+    declared: tuple[tuple[str, list[FileGrant], Mapping[str, Config | Secret]], ...] = (
+        ("config", service.configs, project.configs),
+        ("secret", service.secrets, project.secrets),
+    )
+    for kind, grants, entries in declared:
+        for grant in grants:
+            entry = entries.get(grant.source)
+            if entry is None:
+                raise ConfigError(
+                    f"{where}.{kind}s: {grant.source!r} is not a declared {kind}",
+                    hint=f"declare it under the top-level `{kind}s:`",
+                )
+            if isinstance(entry, Config):
+                content = entry.content
+            else:
+                content = env.get(entry.environment, "")
+                if not content:
+                    raise ConfigError(
+                        f"{where}.secrets: secret {grant.source!r} takes its value from "
+                        f"{entry.environment}, which is not set",
+                        hint=f"set {entry.environment} in the environment or in .env beside "
+                        "the file",
+                    )
+            files.append(ContainerFile(grant.target, content.encode(), _mode(grant.mode)))
+    return tuple(files)
+
+
+def _mode(text: str | None) -> int:
+    return DEFAULT_FILE_MODE if text is None else int(text, 8)
+
+
 def project_spec(
     project: ComposeProject,
     env: Mapping[str, str],
@@ -174,13 +234,16 @@ def project_spec(
                 "volumes": mounts,
             }
         )
-        # The hash covers the resolved configuration, so a changed secret or image recreates the
-        # container (as Compose does); only its digest is stored, never the values.
+        files = _files(project, service, env, where)
+        # The hash covers the resolved configuration, files included, so a changed secret, config
+        # or image recreates the container (as Compose does); only its digest is stored, never
+        # the values.
         config_hash = _hash(
             {
                 "name": container_name(name, service_name),
                 "network": network_name(name),
                 "service": resolved.to_compose(),
+                "files": [[f.path, f.mode, hashlib.sha256(f.content).hexdigest()] for f in files],
             }
         )
         svc_endpoint = service.endpoint
@@ -217,6 +280,7 @@ def project_spec(
                 network=network_name(name),
                 config=resolved,
                 labels=labels,
+                files=files,
             )
         )
     volumes = {

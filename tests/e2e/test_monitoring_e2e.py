@@ -31,6 +31,7 @@ import yaml
 from ling_compose.cli import main
 from ling_compose.compose import render_yaml
 from ling_compose.engines.llamacpp import FORK_VERSION
+from ling_compose.errors import ConfigError
 from ling_compose.models.compose import ComposeProject
 from ling_compose.monitoring import dashboard as dash
 from ling_compose.monitoring import prometheus as prom
@@ -432,3 +433,81 @@ def test_the_real_llama_server_writes_every_name_listed_and_prometheus_reads_the
             dashboard_evaluates(prom_url, "llamacpp")
     finally:
         down(name, volumes=True, timeout_s=2, runtime=runtime, progress=QUIET)
+
+
+def test_render_with_monitoring_and_our_own_up_scrape_the_real_server_with_its_key(
+    real_llamacpp_image: str,
+    tiny_model: Path,
+    prometheus_image: str,
+    runtime: DockerRuntime,
+    client: docker.DockerClient,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`render --with-monitoring` then ling_compose's `up` (not Compose): the configs and the
+    key's secret are copied into the containers before they start, and Prometheus scrapes the
+    real llama-server over the project network with the key."""
+    port, prom_port, grafana_port = free_port(), free_port(), free_port()
+    out = tmp_path / "docker-compose.yml"
+    args = ["render", "4090-int4", "--image", real_llamacpp_image, "--model-file", str(tiny_model)]
+    args += ["--served-model-name", MODEL, "--port", str(port), "--api-key-env", "LING_E2E_KEY"]
+    assert main([*args, "--with-monitoring", "-o", str(out)]) == 0, capsys.readouterr().err
+    text = out.read_text()
+    name = f"lc-e2e-monitored-{uuid.uuid4().hex[:8]}"
+    data = yaml.safe_load(text.replace(yaml.safe_load(text)["name"], name))
+    # Other runs share this engine: own host ports; Debian's Prometheus in prom/prometheus's
+    # layout; Grafana's files in a container that only holds them (no Grafana image here).
+    for service, host_port in (("prometheus", prom_port), ("grafana", grafana_port)):
+        (published,) = data["services"][service]["ports"]
+        data["services"][service]["ports"] = [f"127.0.0.1:{host_port}:{published.split(':')[-1]}"]
+    data["services"]["prometheus"]["image"] = prometheus_image
+    data["services"]["grafana"].update(image=build.BASE_IMAGE, entrypoint=["sleep", "infinity"])
+    project = ComposeProject.from_compose(data)
+    password = "pw-" + uuid.uuid4().hex[:6]
+    environ = {"LING_E2E_KEY": KEY, "GRAFANA_ADMIN_PASSWORD": password}
+    try:
+        with pytest.raises(ConfigError, match="GRAFANA_ADMIN_PASSWORD"):
+            up(project, runtime=runtime, progress=QUIET, environ={"LING_E2E_KEY": KEY})
+        result = up(
+            project,
+            runtime=runtime,
+            progress=QUIET,
+            environ=environ,
+            smoke_test=False,
+            timeout_s=180,
+            poll_s=0.5,
+        )
+        assert result.actions == {s: "created" for s in ("server", "prometheus", "grafana")}
+        prom_url = f"http://127.0.0.1:{prom_port}"
+        wait_until(lambda: _ready(prom_url), 30, "prometheus ready")
+        found = wait_until(lambda: target_up(prom_url), 30, "server:8080 scraped with the key")
+        assert found["scrapeUrl"] == "http://server:8080/metrics"
+        chat(f"http://127.0.0.1:{port}", 8, stream=False, key=KEY)
+        wait_until(
+            lambda: (value(prom_url, "llamacpp:tokens_predicted_total") or 0) >= 8,
+            20,
+            "tokens predicted >= 8",
+        )
+        dashboard_evaluates(prom_url, "llamacpp")
+
+        def in_container(service: str, *cmd: str) -> str:
+            container = client.containers.get(result.container_ids[service])
+            code, output = container.exec_run(list(cmd))
+            assert code == 0, output
+            return str(output.decode())
+
+        assert in_container("prometheus", "cat", services.API_KEY_FILE) == KEY
+        assert (
+            in_container("prometheus", "stat", "-c", "%a", services.API_KEY_FILE).strip() == "444"
+        )
+        board = json.loads(
+            in_container("grafana", "cat", f"{services.DASHBOARD_FOLDER}/llamacpp.json")
+        )
+        assert board == json.loads(project.configs["grafana-dashboard"].content)
+        assert "[$__rate_interval]" in json.dumps(board)
+        # Converged: a second `up` keeps all three.
+        again = up(project, runtime=runtime, progress=QUIET, environ=environ, wait=False)
+        assert set(again.actions.values()) == {"unchanged"}
+    finally:
+        down(name, volumes=True, timeout_s=2, runtime=runtime, progress=QUIET)
+    assert KEY not in text and password not in text

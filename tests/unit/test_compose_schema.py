@@ -46,6 +46,14 @@ def rendered() -> list[tuple[str, str]]:
         "h100-fp8", Overrides(bind="0.0.0.0", api_key_env="LING_KEY", context_length=262144)
     )
     cases.append(("h100-fp8+overrides", render_yaml(compile_stack(variant).project)))
+    # --with-monitoring, once per engine (llama.cpp with its key: Prometheus reads it as a secret)
+    for name, overrides in (
+        ("h200-fp8", Overrides(monitoring=True)),
+        ("h200-bf16", Overrides(monitoring=True)),
+        ("4090-int4", Overrides(monitoring=True, api_key_env="LING_KEY")),
+    ):
+        stack = load_stack(name, overrides)
+        cases.append((f"{name}+monitoring", render_yaml(compile_stack(stack).project)))
     return cases
 
 
@@ -71,7 +79,8 @@ def test_the_schema_check_can_fail() -> None:
 def test_docker_compose_v2_config_accepts_it(name: str, text: str, tmp_path: Path) -> None:
     path = tmp_path / "docker-compose.yml"
     path.write_text(text)
-    result = compose(["-f", str(path), "config", "-q"], env={"LING_KEY": "x"})
+    env = {"LING_KEY": "x", "GRAFANA_ADMIN_PASSWORD": "pw"}
+    result = compose(["-f", str(path), "config", "-q"], env=env)
     assert result.returncode == 0, result.stderr
 
 
@@ -89,3 +98,23 @@ def test_any_folder_gives_the_project_name_ling_compose_uses(profile: str, tmp_p
     assert model["name"] == compiled.project.name == f"ling-{profile}"
     assert model["volumes"]["model-cache"]["name"] == f"ling-{profile}_model-cache"
     assert model["networks"]["default"]["name"] == f"ling-{profile}_default"
+
+
+def test_a_monitored_stack_folder_asks_for_the_grafana_password(tmp_path: Path) -> None:
+    """The folder's .env.example names every variable Compose needs: with monitoring, Grafana's
+    password, which `docker compose` refuses to go without (there is no default)."""
+    write_stack_dir(compile_stack(load_stack("h200-fp8")), tmp_path / "plain")
+    assert "GRAFANA_ADMIN_PASSWORD" not in (tmp_path / "plain" / ".env.example").read_text()
+    folder = tmp_path / "monitored"
+    write_stack_dir(compile_stack(load_stack("h200-fp8", Overrides(monitoring=True))), folder)
+    example = (folder / ".env.example").read_text()
+    assert "\nGRAFANA_ADMIN_PASSWORD=\n" in example
+    shutil.copy(folder / ".env.example", folder / ".env")
+    refused = compose(["config", "-q"], cwd=folder)
+    assert refused.returncode != 0 and "set GRAFANA_ADMIN_PASSWORD" in refused.stderr
+    filled = example.replace("\nGRAFANA_ADMIN_PASSWORD=\n", "\nGRAFANA_ADMIN_PASSWORD=pw\n")
+    (folder / ".env").write_text(filled)
+    accepted = compose(["config", "--format", "json"], cwd=folder)
+    assert accepted.returncode == 0, accepted.stderr
+    model = json.loads(accepted.stdout)
+    assert sorted(model["services"]) == ["grafana", "prometheus", "server"]

@@ -26,3 +26,5 @@ def test_each_stack_has_compose_env_example_and_readme():
     for name in catalog.builtin_profiles():
         for filename in ("docker-compose.yml", ".env.example", "README.md"):
             assert (ROOT / STACKS_DIR / name / filename).is_file()
+        for filename in ("ling.yaml", "kustomization.yaml", "README.md"):
+            assert (ROOT / STACKS_DIR / name / "kubernetes" / filename).is_file()

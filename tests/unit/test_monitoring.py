@@ -9,14 +9,14 @@ import pytest
 import yaml
 
 from ling_compose.compose import compile_stack, render_yaml
-from ling_compose.engines import llamacpp, sglang, vllm
+from ling_compose.engines import llamacpp, registry, sglang, vllm
 from ling_compose.errors import ConfigError
 from ling_compose.flags.compose_lint import check_compose
 from ling_compose.flags.validate import validate_file
 from ling_compose.load import Overrides, load_stack
 from ling_compose.models.compose import ComposeProject, Config, PortMapping, Service
 from ling_compose.monitoring import dashboard, prometheus
-from ling_compose.monitoring.metrics import CATALOGUE, EngineMetrics, metrics_for
+from ling_compose.monitoring.metrics import EngineMetrics, catalogue, metrics_for
 from ling_compose.monitoring.services import (
     GRAFANA_PASSWORD_ENV,
     Monitoring,
@@ -57,9 +57,9 @@ def test_the_name_parser_finds_every_selected_metric_and_nothing_else() -> None:
     assert metric_names("llamacpp:requests_processing") == {"llamacpp:requests_processing"}
 
 
-@pytest.mark.parametrize("key", list(CATALOGUE), ids=lambda k: f"{k[0]}-{k[1]}")
+@pytest.mark.parametrize("key", list(catalogue()), ids=lambda k: f"{k[0]}-{k[1]}")
 def test_dashboard_queries_name_only_metrics_of_that_engine_version(key: tuple[str, str]) -> None:
-    metrics = CATALOGUE[key]
+    metrics = catalogue()[key]
     exprs = dashboard.expressions(metrics.engine)
     assert exprs
     for expr in exprs:
@@ -69,11 +69,11 @@ def test_dashboard_queries_name_only_metrics_of_that_engine_version(key: tuple[s
 
 def test_every_engine_has_the_panels_the_dashboard_promises() -> None:
     wanted = [dashboard.TTFT, dashboard.ITL, dashboard.TOKENS, dashboard.REQUESTS, dashboard.KV]
-    for engine, panels in dashboard.PANELS.items():
-        titles = [p.title for p in panels]
-        assert titles[: len(wanted)] == wanted, engine
+    for engine in registry.engines():
+        titles = [p.title for p in engine.dashboard]
+        assert titles[: len(wanted)] == wanted, engine.name
     # llama-server reports no KV-cache use: a text panel says so, no query pretends otherwise.
-    (kv,) = [p for p in dashboard.LLAMACPP_PANELS if p.title == dashboard.KV]
+    (kv,) = [p for p in llamacpp.DASHBOARD if p.title == dashboard.KV]
     assert kv.queries == () and "no KV-cache metric" in kv.description
     board = dashboard.dashboard(metrics_for("llamacpp", "b11434"), "t")
     assert [p["type"] for p in board["panels"]].count("text") == 1
@@ -81,7 +81,7 @@ def test_every_engine_has_the_panels_the_dashboard_promises() -> None:
 
 def test_metric_facts_are_tied_to_the_pinned_engine_versions() -> None:
     """A version bump must come with a new reading of the metric names at its source."""
-    assert set(CATALOGUE) == {
+    assert set(catalogue()) == {
         ("vllm", vllm.PINNED_VERSION),
         ("sglang", sglang.PINNED_VERSION),
         ("llamacpp", llamacpp.PINNED_VERSION),
@@ -112,7 +112,7 @@ def test_endpoint_facts_per_engine() -> None:
     assert fork.metrics and all(kinds[m.name] == m.kind for m in fork.metrics)
 
 
-@pytest.mark.parametrize("metrics", list(CATALOGUE.values()), ids=lambda m: m.version)
+@pytest.mark.parametrize("metrics", list(catalogue().values()), ids=lambda m: m.version)
 def test_metrics_are_well_formed(metrics: EngineMetrics) -> None:
     names = [m.name for m in metrics.metrics]
     assert len(names) == len(set(names))
@@ -268,20 +268,9 @@ def test_config_content_reads_back_exactly_and_multi_line_text_is_a_literal_bloc
 
 
 def _with_monitoring(profile: str, extra_args: list[str] | None = None) -> ComposeProject:
-    """A built-in profile compiled as render compiles it, with monitoring added as the compose
-    compiler will add it (from the compiled server's engine, version, port and command)."""
-    compiled = compile_stack(load_stack(profile, Overrides(extra_args=extra_args or [])))
-    meta = compiled.project.metadata
-    server = compiled.project.services[meta["service"]]
-    mon = monitoring_services(
-        meta["engine"],
-        meta["engine_version"],
-        server_service=meta["service"],
-        container_port=server.ports[0].container_port,
-        api_key_env=compiled.stack.serving.api_key_env,
-        server_command=server.command,
-    )
-    return mon.add_to(compiled.project)
+    """A built-in profile compiled as `render PROFILE --with-monitoring` compiles it."""
+    overrides = Overrides(monitoring=True, extra_args=extra_args or [])
+    return compile_stack(load_stack(profile, overrides)).project
 
 
 @pytest.mark.parametrize("profile", ["h100-fp8", "h200-bf16", "4090-int4"])

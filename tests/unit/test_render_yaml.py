@@ -1,6 +1,7 @@
-"""render_yaml writes exactly what yaml.safe_dump writes (PyYAML's own emitter, the reference),
-whichever emitter it uses: libyaml's for the built-in profiles, PyYAML's where libyaml would
-fold a long escaped value at other columns."""
+"""render_yaml writes exactly what PyYAML's own emitter writes (the reference: its safe
+representer, multi-line strings as literal blocks), whichever emitter it uses: libyaml's for the
+built-in profiles, PyYAML's where libyaml would fold a long escaped value at other columns; and
+what it writes reads back as the data."""
 
 from __future__ import annotations
 
@@ -11,20 +12,21 @@ from hypothesis import strategies as st
 
 from ling_compose import catalog
 from ling_compose.compose import compile_stack, render_yaml
-from ling_compose.compose.render import FAST_DUMPER, _libyaml_writes_the_same
+from ling_compose.compose.render import FAST_DUMPER, ComposeDumper, _libyaml_writes_the_same
 from ling_compose.load import Overrides, load_stack
 from ling_compose.safe_text import lines
 
 
 def reference(project: object) -> str:
-    """What render wrote before it used libyaml: comments, then yaml.safe_dump."""
+    """Comments, then the data through PyYAML's pure-Python emitter."""
     header = "".join(
         f"# {line}\n".replace("# \n", "#\n")
         for entry in project.header  # type: ignore[attr-defined]
         for line in lines(entry)
     )
-    body = yaml.safe_dump(
+    body = yaml.dump(
         project.to_compose(),  # type: ignore[attr-defined]
+        Dumper=ComposeDumper,
         sort_keys=False,
         default_flow_style=False,
         width=4096,
@@ -71,4 +73,6 @@ def test_any_extra_argument_renders_as_safe_dump_writes_it(extra: list[str]) -> 
             "services": {"server": service.model_copy(update={"command": service.command + args})}
         }
     )
-    assert render_yaml(changed) == reference(changed)
+    text = render_yaml(changed)
+    assert text == reference(changed)
+    assert yaml.safe_load(text) == changed.to_compose()

@@ -32,6 +32,7 @@ EVERY_OVERRIDE = lc.Overrides(
     tool_calling=False,
     mtp=False,
     speculative_tokens=2,
+    monitoring=True,
     extra_args=["--enable-metrics", "--chunked-prefill-size", "4096"],
 )
 
@@ -60,6 +61,7 @@ def test_mtp_on_and_off_are_said_as_their_own_flags() -> None:
 
 def test_an_override_the_cli_cannot_say_gives_no_command() -> None:
     assert reproduce.override_args(lc.Overrides(tool_calling=True).model_dump()) is None
+    assert reproduce.override_args(lc.Overrides(monitoring=False).model_dump()) is None
 
 
 def test_header_command_reproduces_a_file_rendered_with_overrides_and_a_profiles_file(

@@ -12,9 +12,12 @@ from ling_compose.errors import ConfigError
 from ling_compose.load import parse_env_file
 from ling_compose.models.compose import (
     ComposeProject,
+    Config,
+    FileGrant,
     GpuReservation,
     NamedVolume,
     PortMapping,
+    Secret,
     Service,
     VolumeMount,
 )
@@ -98,6 +101,47 @@ def test_spec_names_labels_and_hash(tmp_path: Path) -> None:
     same = project_spec(_project(), {"HF_TOKEN": "secret"}, tmp_path).containers[0]
     other = project_spec(_project(), {"HF_TOKEN": "other"}, tmp_path).containers[0]
     assert same.labels[COMPOSE_HASH] == c.labels[COMPOSE_HASH] != other.labels[COMPOSE_HASH]
+
+
+def _with_files(content: str = "scrape: 5s\n") -> ComposeProject:
+    return _project(
+        configs=[FileGrant(source="conf", target="/etc/app/app.yml")],
+        secrets=[FileGrant(source="key", target="/run/secrets/key", mode="0440")],
+    ).model_copy(
+        update={
+            "configs": {"conf": Config(content=content)},
+            "secrets": {"key": Secret(environment="LING_KEY")},
+        }
+    )
+
+
+def test_configs_and_secrets_become_files_with_their_modes_and_the_secret_stays_out_of_sight(
+    tmp_path: Path,
+) -> None:
+    spec = project_spec(_with_files(), {"LING_KEY": "s3cret-value"}, tmp_path)
+    (c,) = spec.containers
+    assert [(f.path, f.content, oct(f.mode)) for f in c.files] == [
+        ("/etc/app/app.yml", b"scrape: 5s\n", "0o444"),  # Compose's default mode
+        ("/run/secrets/key", b"s3cret-value", "0o440"),
+    ]
+    assert "s3cret-value" not in repr(c) and "s3cret-value" not in str(c.labels)
+    # A changed config or secret recreates the container, as a changed image would.
+    other_config = project_spec(_with_files("scrape: 9s\n"), {"LING_KEY": "s3cret-value"}, tmp_path)
+    other_secret = project_spec(_with_files(), {"LING_KEY": "another"}, tmp_path)
+    hashes = {s.containers[0].config_hash for s in (spec, other_config, other_secret)}
+    assert len(hashes) == 3
+
+
+def test_a_secret_whose_variable_is_unset_names_the_variable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="takes its value from LING_KEY, which is not set") as err:
+        project_spec(_with_files(), {}, tmp_path)
+    assert err.value.hint is not None and "LING_KEY" in err.value.hint
+
+
+def test_a_grant_of_an_undeclared_config_is_a_config_error(tmp_path: Path) -> None:
+    project = _project(configs=[FileGrant(source="nope", target="/x")])
+    with pytest.raises(ConfigError, match="'nope' is not a declared config"):
+        project_spec(project, {}, tmp_path)
 
 
 def test_undeclared_volume_is_a_config_error(tmp_path: Path) -> None:

@@ -97,7 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser(
         "verify", help="feed stack commands to the real parsers (opt-in, needs venvs)"
     )
-    v.add_argument("files", nargs="*", help="compose files (default: stacks/*/docker-compose.yml)")
+    v.add_argument(
+        "files",
+        nargs="*",
+        help="compose files or Kubernetes manifests (default: stacks/*/docker-compose.yml, "
+        "stacks/*/kubernetes/ling.yaml and the multi-node layouts of stackfiles.MULTI_NODE)",
+    )
     v.add_argument("--build-llama", action="store_true", help="build llama-server (cmake, minutes)")
     v.set_defaults(func=_verify)
     ns = p.parse_args(argv)

@@ -79,7 +79,13 @@ def vllm_checker() -> Any:
         if ns.speculative_config:
             _check_speculative_config(ns.speculative_config)
             spec = f" speculative_config={ns.speculative_config!r}"
-        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}{spec}"
+        nodes = ""
+        if ns.nnodes > 1:  # as the multi-node ranks read their place (a LeaderWorkerSet's pods)
+            nodes = (
+                f" pp={ns.pipeline_parallel_size} nnodes={ns.nnodes} node_rank={ns.node_rank} "
+                f"master={ns.master_addr}:{ns.master_port} headless={ns.headless}"
+            )
+        return f"parsed: model={ns.model_tag!r} tp={ns.tensor_parallel_size} tool_parser={ns.tool_call_parser!r}{spec}{nodes}"
 
     return check
 
@@ -108,6 +114,11 @@ def sglang_checker() -> Any:
             note += (
                 f" speculative={ns.speculative_algorithm} steps={ns.speculative_num_steps} "
                 f"topk={ns.speculative_eagle_topk} draft_tokens={ns.speculative_num_draft_tokens}"
+            )
+        if server_args.nnodes > 1:
+            note += (
+                f" pp={server_args.pp_size} nnodes={server_args.nnodes} "
+                f"node_rank={server_args.node_rank} dist_init_addr={server_args.dist_init_addr}"
             )
         return f"parsed: model={ns.model_path!r} tp={ns.tp_size} tool_parser={tool!r}{note}"
 

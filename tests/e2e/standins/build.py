@@ -16,7 +16,7 @@ from pathlib import Path
 import docker
 import docker.errors
 
-from ling_compose.monitoring.metrics import CATALOGUE
+from ling_compose.monitoring.metrics import catalogue
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
@@ -57,7 +57,7 @@ def metrics_catalogue() -> dict[str, list[dict[str, object]]]:
             {"name": m.name, "kind": m.kind, "measures": m.measures, "labels": list(m.labels)}
             for m in metrics.metrics
         ]
-        for (engine, version), metrics in CATALOGUE.items()
+        for (engine, version), metrics in catalogue().items()
     }
 
 

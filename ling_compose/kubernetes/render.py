@@ -1,0 +1,16 @@
+"""Kubernetes objects -> one multi-document YAML text that `kubectl apply -f` takes: header
+comments, then each object dumped by PyYAML (serialised, never templated)."""
+
+from __future__ import annotations
+
+from ling_compose.compose.render import dump
+from ling_compose.kubernetes.manifests import Rendered
+from ling_compose.safe_text import lines
+
+
+def render_manifests(rendered: Rendered) -> str:
+    """Deterministic text: the header as comments, then the objects, `---` between them."""
+    header = "".join(
+        f"# {line}\n".replace("# \n", "#\n") for entry in rendered.header for line in lines(entry)
+    )
+    return header + "---\n".join(dump(o) for o in rendered.objects)
