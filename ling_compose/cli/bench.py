@@ -306,6 +306,14 @@ def format_report(report: BenchReport) -> str:
                 f"{ceil.achievable_tok_s:.1f} tokens/s at {ceil.achievable_gbs:.0f} GB/s per GPU "
                 f"({ceil.achievable_source})"
             )
+            if ceil.mtp_expected_tok_s is not None:
+                low, high = ceil.mtp_expected_tok_s
+                lines.append(
+                    f"  MTP is on ({ceil.mtp_tokens} draft tokens per step): the plan expects "
+                    f"{low:.0f}-{high:.0f} tokens/s at achievable bandwidth, from an ASSUMED "
+                    f"acceptance of {ceil.mtp_assumed_acceptance:g} (docs/performance.md#mtp): "
+                    "a speed above the ceilings is possible with it"
+                )
     lines += [f"note: {n}" for n in report.notes]
     return "\n".join(lines)
 

@@ -300,6 +300,11 @@ class Ceiling:
     achievable_tok_s: float
     achievable_gbs: float  # per GPU
     achievable_source: str
+    # With MTP on, a stream may pass both ceilings (several tokens per weight read): the plan's
+    # expected single-stream range at achievable bandwidth, from an ASSUMED acceptance rate.
+    mtp_tokens: int = 0
+    mtp_expected_tok_s: tuple[float, float] | None = None
+    mtp_assumed_acceptance: float | None = None
 
     def fractions(self, decode_tok_s: float) -> tuple[float, float]:
         """What share of (the datasheet ceiling, the achievable ceiling) a decode speed is."""
@@ -309,6 +314,7 @@ class Ceiling:
 def ceiling_of(plan: Plan) -> Ceiling:
     """The one place that reads the plan's throughput fields."""
     t = plan.throughput
+    gain = plan.mtp_gain if plan.mtp.on else None
     return Ceiling(
         profile=plan.stack,
         bound_by=t.bound_by,
@@ -317,6 +323,9 @@ def ceiling_of(plan: Plan) -> Ceiling:
         achievable_tok_s=t.single_stream_tok_s_achievable,
         achievable_gbs=t.achievable_gbs,
         achievable_source=t.achievable_note,
+        mtp_tokens=plan.mtp.tokens if gain is not None else 0,
+        mtp_expected_tok_s=gain.single_stream_tok_s_achievable if gain is not None else None,
+        mtp_assumed_acceptance=gain.acceptance[1] if gain is not None else None,
     )
 
 
@@ -347,6 +356,13 @@ class SingleStream:
                     "source": c.achievable_source,
                 },
             }
+            if c.mtp_expected_tok_s is not None:
+                low, high = c.mtp_expected_tok_s
+                out["ceilings"]["mtp"] = {
+                    "draft_tokens": c.mtp_tokens,
+                    "assumed_acceptance": c.mtp_assumed_acceptance,
+                    "expected_tokens_per_s": [round(low, 2), round(high, 2)],
+                }
         return out
 
 

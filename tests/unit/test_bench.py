@@ -283,6 +283,37 @@ def test_report_table_shows_both_ceiling_fractions():
     )
 
 
+def test_with_mtp_on_the_report_gives_the_plans_expected_range_beside_the_ceilings():
+    """A stream with MTP may pass the one-read ceilings: bench says what the plan expects."""
+    from ling_compose.cli.bench import format_report
+
+    for profile, mtp_on in (("h200-bf16", True), ("h200-fp8", False)):
+        plan, level = _at_41_percent_of_the_datasheet_ceiling(profile)
+        assert plan.mtp.on is mtp_on
+        single = single_stream([level], ceiling_of(plan))
+        assert single is not None
+        report = BenchReport(
+            config=BenchConfig(url="http://x", model="m", levels=(1,)),
+            levels=[level],
+            single=single,
+        )
+        mtp_lines = [line for line in format_report(report).splitlines() if "MTP is on" in line]
+        ceilings = single.to_json()["ceilings"]
+        if not mtp_on:
+            assert mtp_lines == [] and "mtp" not in ceilings
+            continue
+        assert plan.mtp_gain is not None
+        low, high = plan.mtp_gain.single_stream_tok_s_achievable
+        assert low > plan.throughput.single_stream_tok_s_achievable  # above the no-MTP ceiling
+        assert ceilings["mtp"] == {
+            "draft_tokens": plan.mtp.tokens,
+            "assumed_acceptance": plan.mtp_gain.acceptance[1],
+            "expected_tokens_per_s": [round(low, 2), round(high, 2)],
+        }
+        (line,) = mtp_lines
+        assert f"the plan expects {low:.0f}-{high:.0f} tokens/s" in line and "ASSUMED" in line
+
+
 @pytest.mark.parametrize(
     ("fraction", "shown"), [(0.41, "41 %"), (1.3, "130 %"), (0.004, "0.4 %"), (0.0, "0 %")]
 )
