@@ -87,7 +87,7 @@ status: install ## what runs, its health and endpoint
 logs: install ## the stack's logs
 	@$(CLI) logs $(ARGS) $(KEEP_CODE)
 
-verify-flags: install ## opt-in: feed every built-in stack's command (Compose, Kubernetes, multi-node leaders and workers) to the real parsers of the pinned engines (~4.5 GB of venvs under .work/; ARGS=--build-llama builds llama-server)
+verify-flags: install ## opt-in: feed every built-in stack's command (Compose, Kubernetes, multi-node leaders and workers) to the real parsers of the pinned engines (~11 GB of venvs under .work/, measured; ARGS=--build-llama builds llama-server)
 	$(BIN)/python -m tools.flagcat verify $(ARGS)
 
 flags-catalog: install ## regenerate one flag catalogue from the engine's real code and print its diff: make flags-catalog BACKEND=vllm VERSION=0.33.0
