@@ -199,10 +199,8 @@ def _nearest(stack: Stack) -> list[tuple[str, Stack]]:
 def image_version_warnings(engine: Engine, image: str, version: str) -> list[str]:
     """An image of the engine's own repositories whose tag names another release than the one
     the command is checked against: its flags, planner constants and metric names may differ."""
-    repository, _, tag = image.rpartition(":")
-    if repository not in engine.image_repositories or "/" in tag:
-        return []
-    tagged = engine.version_from_tag(tag)
+    tag = engine.own_tag(image)
+    tagged = engine.version_from_tag(tag) if tag is not None else None
     if tagged is None or tagged == version:
         return []
     return [

@@ -59,6 +59,15 @@ def log_number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
+def split_image(image: str) -> tuple[str, str]:
+    """(repository, tag) of an image reference; the tag is '' when it has none (a registry's
+    host:port is no tag: only the last path component can carry one)."""
+    if ":" not in image.split("/")[-1]:
+        return image, ""
+    repository, _, tag = image.rpartition(":")
+    return repository, tag
+
+
 def version_below(version: str, minimum: str) -> bool:
     """PEP 440 order: 0.20.2rc1 < 0.20.2 and 0.5.10 < 0.5.10.post1. Unparseable: not below."""
     from packaging.version import InvalidVersion, Version  # only profiles that pin a version
@@ -295,10 +304,16 @@ class Engine(ABC):
             return env[place.env]
         return None
 
+    def own_tag(self, image: str) -> str | None:
+        """The tag of an image of this engine's own repositories; None for any other image or
+        an untagged one."""
+        repository, tag = split_image(image)
+        return tag if repository in self.image_repositories and tag else None
+
     def image_cuda(self, image: str) -> str | None:
         """The CUDA an image of this engine is built on, from its tag suffix; None: unknown."""
-        repository, _, tag = image.partition(":")
-        if repository not in self.image_repositories or not tag or not self.image_cuda_variants:
+        tag = self.own_tag(image)
+        if tag is None or not self.image_cuda_variants:
             return None
         suffixed = [c for suffix, c in self.image_cuda_variants if suffix and tag.endswith(suffix)]
         if suffixed:
@@ -308,9 +323,10 @@ class Engine(ABC):
 
     def image_variants(self, image: str) -> list[tuple[str, str]]:
         """(image, CUDA) of every published variant of `image`, newest CUDA first."""
-        repository, _, tag = image.partition(":")
-        if repository not in self.image_repositories or not tag:
+        tag = self.own_tag(image)
+        if tag is None:
             return []
+        repository = split_image(image)[0]
         base = tag
         for suffix, _ in self.image_cuda_variants:
             if suffix and base.endswith(suffix):

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ling_compose.engines import registry
+from ling_compose.engines.base import split_image
 from ling_compose.errors import FlagError
 from ling_compose.flags.compose_lint import ComposeProblem, check_compose
 from ling_compose.flags.lint import check_args
@@ -89,7 +90,7 @@ def _engine_and_version(
     """(engine, version, notes). Metadata ling_compose wrote wins over the image tag."""
     if meta.get("engine") in registry.names():
         return str(meta["engine"]), str(meta.get("engine_version")), []
-    repo, _, tag = image.rpartition(":") if ":" in image.split("/")[-1] else (image, "", "")
+    repo, tag = split_image(image)
     engine = registry.for_repository(repo)
     if engine is None:
         return None, None, []
