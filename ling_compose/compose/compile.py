@@ -163,7 +163,7 @@ def with_monitoring(
         server_service=server.role,
         container_port=server.port.container,
         api_key_env=api_key_env,
-        server_command=[compose_value(a) for a in server.args],
+        server_command=compose.services[server.role].command,
     ).add_to(compose)
 
 

@@ -95,10 +95,13 @@ def catalogue() -> dict[tuple[str, str], EngineMetrics]:
 def metrics_for(engine: str, version: str) -> EngineMetrics:
     """The metrics of ENGINE at VERSION; other versions are refused: names drift between
     releases, and a dashboard of names the server does not write shows nothing."""
-    known = catalogue()
-    found = known.get((engine, version))
+    from ling_compose.engines import registry
+
+    # Only ENGINE's module is read; every engine's only for the refusal's list.
+    known = registry.find(engine)
+    found = next((m for m in known.metrics if m.version == version), None) if known else None
     if found is None:
-        listed = ", ".join(f"{e} {v}" for e, v in known)
+        listed = ", ".join(f"{e} {v}" for e, v in catalogue())
         raise ConfigError(
             f"monitoring: the metric names of {engine} {version} were not read at its source",
             hint=f"monitoring knows {listed}: use one of those versions, or render without it",
