@@ -45,9 +45,9 @@ def override_args(changes: Mapping[str, object]) -> tuple[str, ...] | None:
         elif field == "extra_args":
             assert isinstance(value, list | tuple)
             # `=`: values may start with a dash
-            args += [f"{FLAG_OF_FIELD[field]}={arg}" for arg in value]
+            args += [f"{flag}={arg}" for arg in value]
         else:
-            args += [FLAG_OF_FIELD[field], _value(value)]
+            args += [flag, _value(value)]
     return tuple(args)
 
 
