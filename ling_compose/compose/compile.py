@@ -5,7 +5,7 @@ server, `${VAR}` interpolations for secrets, a curl healthcheck, x-ling-compose 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ling_compose.describe import describe
 from ling_compose.models.compose import (
@@ -27,8 +27,7 @@ SECRETS_NOTE = (
 )
 
 
-@dataclass(frozen=True)
-class Compiled:
+class Compiled(NamedTuple):
     """What compile produces: the project, the description and plan it rests on, and
     warnings for stderr."""
 

@@ -70,7 +70,9 @@ def split_image(image: str) -> tuple[str, str]:
 
 def version_below(version: str, minimum: str) -> bool:
     """PEP 440 order: 0.20.2rc1 < 0.20.2 and 0.5.10 < 0.5.10.post1. Unparseable: not below."""
-    from packaging.version import InvalidVersion, Version  # only profiles that pin a version
+    if version == minimum:  # the pinned version is the verified one: nothing to parse
+        return False
+    from packaging.version import InvalidVersion, Version  # only a version that differs
 
     try:
         return Version(version) < Version(minimum)

@@ -62,7 +62,7 @@ class FlagCatalog(StrictModel):
     positional: tuple[str, ...] = ()
     options: tuple[FlagOption, ...]
     deprecated_values: dict[str, dict[str, str]] = Field(
-        default_factory=dict, description="option -> {deprecated value: canonical value}"
+        default={}, description="option -> {deprecated value: canonical value}"
     )
 
     @functools.cached_property

@@ -48,7 +48,7 @@ class DetectedGPU(LenientModel):
         description="NVML bus width x max memory clock, also for catalogue GPUs (a cross-check)",
     )
     max_shared_memory_per_block_kb: int | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default=[])
 
     @property
     def memory_gib(self) -> float:
@@ -81,7 +81,7 @@ class DetectedHardware(LenientModel):
     cuda_driver_version_source: CudaSource | None = None
     gpus: list[DetectedGPU]
     host_ram_bytes: int | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default=[])
 
     @property
     def count(self) -> int:

@@ -77,7 +77,7 @@ class DockerInfo(LenientModel):
     error: str | None = None
     server_version: str | None = None
     root_dir: str | None = None
-    runtimes: list[str] = Field(default_factory=list)
+    runtimes: list[str] = Field(default=[])
     default_runtime: str | None = None
 
 

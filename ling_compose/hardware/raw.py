@@ -38,4 +38,4 @@ class RawProbe(LenientModel):
         default=None, description="Newest CUDA the driver supports, '13.0'; None if not read"
     )
     nvml_version: str | None = None
-    gpus: list[RawGPU] = Field(default_factory=list)
+    gpus: list[RawGPU] = Field(default=[])

@@ -249,7 +249,7 @@ class Build(ComposeModel):
     context: str
     dockerfile: str | None = None
     target: str | None = None
-    args: dict[str, Text] = Field(default_factory=dict)
+    args: dict[str, Text] = Field(default={})
 
     @model_validator(mode="before")
     @classmethod
@@ -308,16 +308,16 @@ class Service(ComposeModel):
         description="`build`: Compose builds the image and never pulls `image` from a registry",
     )
     entrypoint: list[Text] | None = None
-    command: list[Text] = Field(default_factory=list)
+    command: list[Text] = Field(default=[])
     environment: dict[str, Text] = Field(
-        default_factory=dict,
+        default={},
         description="Values are literals or ${VAR} interpolations; never secret values",
     )
-    ports: list[PortMapping] = Field(default_factory=list)
-    volumes: list[VolumeMount] = Field(default_factory=list)
+    ports: list[PortMapping] = Field(default=[])
+    volumes: list[VolumeMount] = Field(default=[])
     ipc: Literal["host", "private", "shareable"] | None = None
     shm_size: Text | None = None
-    ulimits: dict[str, int | dict[str, int]] = Field(default_factory=dict)
+    ulimits: dict[str, int | dict[str, int]] = Field(default={})
     gpus: GpuReservation | None = Field(
         default=None,
         validation_alias=AliasChoices("gpus", "deploy"),
@@ -326,9 +326,9 @@ class Service(ComposeModel):
     )
     healthcheck: Healthcheck | None = None
     restart: Literal["no", "always", "on-failure", "unless-stopped"] = "unless-stopped"
-    labels: dict[str, Text] = Field(default_factory=dict)
-    configs: list[FileGrant] = Field(default_factory=list)
-    secrets: list[FileGrant] = Field(default_factory=list)
+    labels: dict[str, Text] = Field(default={})
+    configs: list[FileGrant] = Field(default=[])
+    secrets: list[FileGrant] = Field(default=[])
 
     @property
     def endpoint(self) -> str | None:
@@ -364,7 +364,7 @@ class Service(ComposeModel):
 
 
 class NamedVolume(ComposeModel):
-    labels: dict[str, Text] = Field(default_factory=dict)
+    labels: dict[str, Text] = Field(default={})
 
     @model_validator(mode="before")
     @classmethod
@@ -379,18 +379,16 @@ class ComposeProject(ComposeModel):
     keep_empty = frozenset({"services"})
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
-    header: list[str] = Field(
-        default_factory=list, exclude=True, description="Comment lines atop the file"
-    )
+    header: list[str] = Field(default=[], exclude=True, description="Comment lines atop the file")
     metadata: dict[str, Text] = Field(
-        default_factory=dict,
+        default={},
         alias="x-ling-compose",
         description="Rendered under x-ling-compose (profile, versions, ...)",
     )
     services: dict[str, Service]
-    volumes: dict[str, NamedVolume] = Field(default_factory=dict)
-    configs: dict[str, Config] = Field(default_factory=dict)
-    secrets: dict[str, Secret] = Field(default_factory=dict)
+    volumes: dict[str, NamedVolume] = Field(default={})
+    configs: dict[str, Config] = Field(default={})
+    secrets: dict[str, Secret] = Field(default={})
 
     @model_validator(mode="before")
     @classmethod

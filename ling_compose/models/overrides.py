@@ -51,7 +51,7 @@ class Overrides(StrictModel):
     speculative_tokens: SpeculativeTokens | None = None
     monitoring: bool | None = None
     model_file: LocalPath | None = None
-    extra_args: list[ServerArgument] = Field(default_factory=list)
+    extra_args: list[ServerArgument] = Field(default=[])
     # Multi-node layouts (Kubernetes): `gpus` becomes nodes x gpus_per_node, tensor parallel
     # the GPUs of one node and pipeline parallel the nodes (load.apply_overrides).
     nodes: NodeCount | None = None
