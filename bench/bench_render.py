@@ -8,6 +8,11 @@ start used (user + system, from the kernel's accounting of the child) is printed
 programs' load lengthens the wall time, far less the CPU time. `python bench/bench_render.py 41`
 for more runs.
 
+Wall and CPU time still swing by a tenth of the ratio between runs on a shared machine. Where
+valgrind is installed, the instructions each program executes are counted too (cachegrind, no
+cache simulation): a count that is the same on every run, so a change to the render path shows
+as a change of this figure even when the timings hide it.
+
 The package's bytecode is compiled first, as an installed package has it: where
 PYTHONDONTWRITEBYTECODE is set (as on the machines here) each start would otherwise compile every
 module it imports from source, a cost no user of an installed ling_compose pays.
@@ -16,7 +21,9 @@ module it imports from source, a cost no user of an installed ling_compose pays.
 from __future__ import annotations
 
 import compileall
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -50,6 +57,21 @@ def _seconds(argv: list[str]) -> tuple[float, float]:
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
+def _instructions(argv: list[str]) -> int:
+    """Instructions one run of `argv` executes, as valgrind's cachegrind counts them."""
+    valgrind = [
+        "valgrind",
+        "--tool=cachegrind",
+        "--cache-sim=no",
+        "--cachegrind-out-file=/dev/null",
+    ]
+    done = subprocess.run([*valgrind, *argv], check=True, capture_output=True, text=True)
+    found = re.search(r"I\s+refs:\s+([\d,]+)", done.stderr)
+    if found is None:
+        raise RuntimeError("valgrind printed no instruction count:\n" + done.stderr[-500:])
+    return int(found.group(1).replace(",", ""))
+
+
 def main(runs: int = RUNS) -> None:
     import ling_compose
 
@@ -73,6 +95,14 @@ def main(runs: int = RUNS) -> None:
     (base_wall, base_cpu), (wall, cpu) = medians.values()
     print(
         f"{'ratio (goal <= ' + str(GOAL) + 'x)':<44} {wall / base_wall:6.2f}x  {cpu / base_cpu:6.2f}x"
+    )
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not installed (apt-get install valgrind): not counted")
+        return
+    base_count, render_count = _instructions(baseline_argv), _instructions(RENDER)
+    print(f"{'instructions, one run each (valgrind)':<44} {'baseline':>9} {'render':>9}  ratio")
+    print(
+        f"{'':<44} {base_count / 1e6:8.1f}M {render_count / 1e6:8.1f}M  {render_count / base_count:5.2f}x"
     )
 
 
