@@ -16,7 +16,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from ling_compose.flags.catalog import FlagCatalog, load_catalog
-from ling_compose.flags.lint import LintResult, ParserRules, check_args
+from ling_compose.flags.lint import ParserRules
 from ling_compose.flags.parsers import ParserTable
 from ling_compose.models.hardware import GIB
 from ling_compose.models.options import EngineOptions
@@ -152,6 +152,8 @@ class Engine(ABC):
     tensor_parallel_sizes: ClassVar[tuple[int, ...] | None] = None  # None: any
     max_gpus: ClassVar[int | None] = None  # None: as many as a host has
     spans_nodes: ClassVar[bool] = False  # one server over several nodes (node_args)
+    min_version: ClassVar[str | None] = None  # the first release that runs this model well
+    min_version_why: ClassVar[str] = ""  # what is wrong before it: "which fixed ..."
 
     # -- speculative decoding with the model's MTP layer (planning/speculative.py) -------------
     mtp_min_version: ClassVar[str | None] = None  # first version it is verified at; None: none
@@ -252,6 +254,15 @@ class Engine(ABC):
         """Why the engine cannot run this layout, whatever the memory (empty: it can)."""
         return []
 
+    def version_problems(self, options: EngineOptions) -> list[str]:
+        """Why the version the options pin is too old for this model (empty: it is not)."""
+        version = options.version
+        if version and self.min_version and version_below(version, self.min_version):
+            return [
+                f"{self.display_name} {version} predates {self.min_version}, {self.min_version_why}"
+            ]
+        return []
+
     def warnings(self, stack: Stack, capacity: Capacity) -> list[str]:
         return []
 
@@ -278,9 +289,6 @@ class Engine(ABC):
     def flag_catalog(self, version: str) -> FlagCatalog:
         """The options this engine version's parser accepts (committed under flags/catalogs/)."""
         return load_catalog(self.name, version)
-
-    def check_args(self, version: str, args: Sequence[str]) -> LintResult:
-        return check_args(self.name, version, args)
 
     def server_argv(self, entrypoint: list[str], command: list[str]) -> tuple[list[str], list[str]]:
         """What the engine's parser sees of a compose service's entrypoint and command, and

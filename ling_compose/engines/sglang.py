@@ -228,6 +228,8 @@ class SGLang(base.Engine):
     state_note = "fp32, sglang's default"
     cache_pool = "split"
     spans_nodes = True
+    min_version = MIN_VERSION
+    min_version_why = "the first to run this model"
     # 200 only while the tokenizer manager is up and not exiting (srt/entrypoints/http_server.py
     # GET /ready, 0.5.23); /health runs a one-token generation once the server is up.
     readiness_path = "/ready"
@@ -373,15 +375,10 @@ class SGLang(base.Engine):
         return options.kv_cache_dtype != "auto"
 
     def problems(self, stack: Stack, tensor_parallel: int, pipeline_parallel: int) -> list[str]:
-        backend = stack.backend
         problems: list[str] = []
         if stack.checkpoint.format == "gguf":
             problems.append(
                 "SGLang cannot serve this GGUF file; use the fp8, int4 or bf16 checkpoint"
-            )
-        if backend.version and base.version_below(backend.version, MIN_VERSION):
-            problems.append(
-                f"SGLang {backend.version} predates {MIN_VERSION}, the first to run this model"
             )
         return problems
 

@@ -252,6 +252,8 @@ class VLLM(base.Engine):
     cache_pool = "shared"
     tensor_parallel_sizes = TENSOR_PARALLEL
     spans_nodes = True
+    min_version = MIN_VERSION
+    min_version_why = "which fixed RoPE on the MLA layers"
 
     mtp_min_version = MTP_VERIFIED_VERSION
     # One MTP layer, run again for every further draft token ("may result in lower acceptance
@@ -390,7 +392,7 @@ class VLLM(base.Engine):
         return options.kv_cache_dtype != "auto"
 
     def problems(self, stack: Stack, tensor_parallel: int, pipeline_parallel: int) -> list[str]:
-        gpu, ckpt, backend = stack.hardware.gpu, stack.checkpoint, stack.backend
+        gpu, ckpt = stack.hardware.gpu, stack.checkpoint
         problems: list[str] = []
         if tensor_parallel not in TENSOR_PARALLEL:
             problems.append(
@@ -404,10 +406,6 @@ class VLLM(base.Engine):
             problems.append(
                 f"vLLM's Lightning-attention kernel needs ~{LIGHTNING_SHARED_KB} KB of shared "
                 f"memory per block; {gpu.name} has {gpu.max_shared_memory_per_block_kb} KB"
-            )
-        if backend.version and base.version_below(backend.version, MIN_VERSION):
-            problems.append(
-                f"vLLM {backend.version} predates {MIN_VERSION}, which fixed RoPE on the MLA layers"
             )
         return problems
 

@@ -77,7 +77,9 @@ def _engine_problems(stack: Stack, tp: int, pp: int) -> list[str]:
     if model_facts.ATTENTION_HEADS % tp:
         problems.append(f"tensor parallel {tp} does not divide the model's 32 attention heads")
     problems += _node_problems(stack, tp, pp)
-    problems += engine_of(stack).problems(stack, tp, pp)
+    engine = engine_of(stack)
+    problems += engine.problems(stack, tp, pp)
+    problems += engine.version_problems(stack.backend)
     if ckpt.precision == "fp8" and gpu.capability < (8, 0):
         problems.append(
             f"FP8 needs compute capability >= 8.0 (Marlin); {gpu.name} has {gpu.compute_capability}"

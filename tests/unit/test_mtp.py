@@ -12,6 +12,7 @@ from ling_compose.cli import main
 from ling_compose.compose import compile_stack
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError
+from ling_compose.flags.lint import check_args
 from ling_compose.load import Overrides, load_stack
 from ling_compose.models.hardware import GB, GIB
 from ling_compose.planning import model_facts, speculative
@@ -217,11 +218,11 @@ def test_every_engine_says_whether_it_runs_mtp():
 def test_the_pinned_parsers_catalogues_accept_the_emitted_flags(engine_name, tokens):
     engine = registry.get(engine_name)
     args = [str(a) for a in engine.mtp_args(tokens)]
-    result = engine.check_args(engine.pinned_version, args)
+    result = check_args(engine_name, engine.pinned_version, args)
     assert not result.errors and not result.warnings
     # The same check refuses what the parser would: vLLM's value is JSON, SGLang's an int.
     bad = [args[0], "{method: mtp}"] if engine_name == "vllm" else [args[2], "three"]
-    assert engine.check_args(engine.pinned_version, bad).errors
+    assert check_args(engine_name, engine.pinned_version, bad).errors
 
 
 def test_mtp_with_pipeline_parallel_warns_of_what_is_not_planned():
