@@ -46,7 +46,6 @@ from ling_compose.planning.fit import (
     memory_summary,
     mtp_summary,
 )
-from ling_compose.planning.speculative import decide as decide_mtp
 from ling_compose.reproduce import render_command
 from ling_compose.version import __version__
 
@@ -254,9 +253,6 @@ def describe(
     """Fit check, then the engine's command, then the settings every stack shares. A stack
     over several nodes needs the `rendezvous` of the deployment that starts its ranks;
     `render_args` complete the reproducing command in the notes (a target's own flags)."""
-    mtp = decide_mtp(stack)
-    if mtp.refused:  # before the fit check, whose hint would be other layouts
-        raise ConfigError(mtp.refused, hint=mtp.hint)
     plan = check_fits(stack, _nearest)
     engine = engine_of(stack)
     nodes = stack.hardware.nodes

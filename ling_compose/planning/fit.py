@@ -387,10 +387,13 @@ Suggestion = tuple[str, Stack]
 def check_fits(
     stack: Stack, alternatives: Callable[[Stack], list[Suggestion]] | None = None
 ) -> Plan:
-    """Return the plan, or raise FitError with the arithmetic and the nearest layouts that work."""
+    """Return the plan, or raise FitError with the arithmetic and the nearest layouts that work.
+    A refused MTP request is raised alone, with its own hint: other layouts would not help."""
     plan = make_plan(stack)
     if plan.fits:
         return plan
+    if plan.mtp.refused:
+        raise FitError(plan.mtp.refused, hint=plan.mtp.hint)
     where = f" over {stack.hardware.nodes} nodes" if stack.hardware.nodes > 1 else ""
     lines = [
         f"{stack.name} cannot start on {stack.hardware.count} x {stack.hardware.gpu.name}{where}:"
