@@ -309,6 +309,25 @@ def _pod_spec(
     return spec
 
 
+def _pod_template(
+    description: ServerDescription,
+    name: str,
+    server: Server,
+    options: KubernetesOptions,
+    *,
+    claim: str | None,
+    serves_traffic: bool,
+) -> Manifest:
+    """A pod template: the server's labels and annotations, and its pod spec."""
+    return {
+        "metadata": {
+            "labels": _labels(description, name, server.role),
+            "annotations": _annotations(description),
+        },
+        "spec": _pod_spec(description, server, options, claim=claim, serves_traffic=serves_traffic),
+    }
+
+
 def _claim_spec(server: Server, options: KubernetesOptions, mode: str) -> Manifest:
     assert server.cache is not None
     spec: Manifest = {
@@ -401,19 +420,14 @@ def _deployment_objects(
                 # A rollout that has not progressed in this long is reported failed: the
                 # start-up grace plus 10 minutes, not the 600 s default.
                 "progressDeadlineSeconds": start_s + 600,
-                "template": {
-                    "metadata": {
-                        "labels": _labels(description, name, role),
-                        "annotations": _annotations(description),
-                    },
-                    "spec": _pod_spec(
-                        description,
-                        server,
-                        options,
-                        claim=claim if server.cache is not None else None,
-                        serves_traffic=True,
-                    ),
-                },
+                "template": _pod_template(
+                    description,
+                    name,
+                    server,
+                    options,
+                    claim=claim if server.cache is not None else None,
+                    serves_traffic=True,
+                ),
             },
         }
     )
@@ -434,20 +448,12 @@ def _lws_objects(
         "size": description.nodes,
         # A torch.distributed group does not survive one member restarting: restart the group.
         "restartPolicy": "RecreateGroupOnPodRestart",
-        "leaderTemplate": {
-            "metadata": {
-                "labels": _labels(description, name, leader.role),
-                "annotations": _annotations(description),
-            },
-            "spec": _pod_spec(description, leader, options, claim=None, serves_traffic=True),
-        },
-        "workerTemplate": {
-            "metadata": {
-                "labels": _labels(description, name, worker.role),
-                "annotations": _annotations(description),
-            },
-            "spec": _pod_spec(description, worker, options, claim=None, serves_traffic=False),
-        },
+        "leaderTemplate": _pod_template(
+            description, name, leader, options, claim=None, serves_traffic=True
+        ),
+        "workerTemplate": _pod_template(
+            description, name, worker, options, claim=None, serves_traffic=False
+        ),
     }
     if leader.cache is not None:
         template["volumeClaimTemplates"] = [
