@@ -9,7 +9,7 @@ from typing import Any
 import yaml
 
 from ling_compose.models.compose import ComposeProject
-from ling_compose.safe_text import lines
+from ling_compose.safe_text import comment_block
 
 DUMP_OPTIONS: dict[str, Any] = {"sort_keys": False, "default_flow_style": False, "width": 4096}
 # libyaml's emitter (PyYAML's C extension, when built with it) is several times faster than
@@ -66,9 +66,5 @@ def dump(data: dict[str, Any]) -> str:
 
 def render_yaml(project: ComposeProject) -> str:
     """Deterministic compose text: header comments, then the data as YAML."""
-    # Header lines carry user text (description, guide note, fork URL): split at its line
-    # breaks and escaped, each comment stays one comment and the file stays YAML.
-    header = "".join(
-        f"# {line}\n".replace("# \n", "#\n") for entry in project.header for line in lines(entry)
-    )
-    return header + dump(project.to_compose())
+    # Header lines carry user text (description, guide note, fork URL).
+    return comment_block(project.header) + dump(project.to_compose())

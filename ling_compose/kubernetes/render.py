@@ -5,12 +5,9 @@ from __future__ import annotations
 
 from ling_compose.compose.render import dump
 from ling_compose.kubernetes.manifests import Rendered
-from ling_compose.safe_text import lines
+from ling_compose.safe_text import comment_block
 
 
 def render_manifests(rendered: Rendered) -> str:
     """Deterministic text: the header as comments, then the objects, `---` between them."""
-    header = "".join(
-        f"# {line}\n".replace("# \n", "#\n") for entry in rendered.header for line in lines(entry)
-    )
-    return header + "---\n".join(dump(o) for o in rendered.objects)
+    return comment_block(rendered.header) + "---\n".join(dump(o) for o in rendered.objects)
