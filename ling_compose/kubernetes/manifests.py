@@ -493,6 +493,21 @@ def _refuse(description: ServerDescription, options: KubernetesOptions) -> None:
             )
 
 
+def secret_commands(description: ServerDescription, options: KubernetesOptions) -> list[str]:
+    """The `kubectl create secret` lines of the Secrets the objects reference: HF_TOKEN's
+    (optional, the first), then the API key's when the stack has one."""
+    commands = [
+        f"kubectl create secret generic {options.hf_token_secret} "
+        f'--from-literal={HF_TOKEN_KEY}="$HF_TOKEN"'
+    ]
+    if description.api_key:
+        commands.append(
+            f"kubectl create secret generic {options.api_key_secret} "
+            f'--from-literal={API_KEY_KEY}="$(openssl rand -hex 32)"'
+        )
+    return commands
+
+
 def _header(description: ServerDescription, options: KubernetesOptions, name: str) -> list[str]:
     server = description.primary
     lines = [*description.notes]
@@ -504,15 +519,8 @@ def _header(description: ServerDescription, options: KubernetesOptions, name: st
             width=96,
             break_on_hyphens=False,
         )
-    secret_lines = [
-        f"kubectl create secret generic {options.hf_token_secret} "
-        f'--from-literal={HF_TOKEN_KEY}="$HF_TOKEN" (optional)'
-    ]
-    if description.api_key:
-        secret_lines.append(
-            f"kubectl create secret generic {options.api_key_secret} "
-            f'--from-literal={API_KEY_KEY}="$(openssl rand -hex 32)"'
-        )
+    hf_token, *api_key = secret_commands(description, options)
+    secret_lines = [f"{hf_token} (optional)", *api_key]
     lines += textwrap.wrap(
         "Secrets are references to Secrets you create, never values in this file: "
         + "; ".join(secret_lines)

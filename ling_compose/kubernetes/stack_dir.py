@@ -6,9 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from ling_compose.compose.render import dump
-from ling_compose.kubernetes.manifests import LWS_VERSION, Rendered, object_name
+from ling_compose.kubernetes.manifests import (
+    LWS_VERSION,
+    RENDER_ARGS,
+    Rendered,
+    object_name,
+    secret_commands,
+)
 from ling_compose.kubernetes.render import render_manifests
-from ling_compose.models.kubernetes import API_KEY_KEY, HF_TOKEN_KEY
 from ling_compose.reproduce import render_command
 from ling_compose.write import write_folder
 
@@ -29,6 +34,7 @@ def readme(rendered: Rendered, regenerate: str | None) -> str:
     name = object_name(d)
     port = d.primary.port.host if d.primary.port is not None else 0
     kinds = ", ".join(dict.fromkeys(rendered.kinds))
+    hf_token, *api_key = secret_commands(d, options)
     out = [
         f"# {rendered.stack.name} on Kubernetes",
         "",
@@ -52,14 +58,8 @@ def readme(rendered: Rendered, regenerate: str | None) -> str:
         "## Secrets (create them first; the manifests only reference them)",
         "",
         "```sh",
-        f'kubectl create secret generic {options.hf_token_secret} --from-literal={HF_TOKEN_KEY}="$HF_TOKEN"   # optional',
-    ]
-    if d.api_key:
-        out.append(
-            f"kubectl create secret generic {options.api_key_secret} "
-            f'--from-literal={API_KEY_KEY}="$(openssl rand -hex 32)"'
-        )
-    out += [
+        f"{hf_token}   # optional",
+        *api_key,
         "```",
         "",
         "## Apply, watch, reach, delete",
@@ -89,9 +89,7 @@ def stack_files(rendered: Rendered, regenerate: str | None) -> dict[str, str]:
 def write_stack_dir(rendered: Rendered, directory: Path) -> list[Path]:
     origin = rendered.stack.origin
     regenerate = (
-        render_command(origin, "--target", "kubernetes", "--stack-dir", str(directory))
-        if origin
-        else None
+        render_command(origin, *RENDER_ARGS, "--stack-dir", str(directory)) if origin else None
     )
     files = stack_files(rendered, regenerate)
     return write_folder(directory, files)
