@@ -151,7 +151,7 @@ def with_monitoring(
     """The project with Prometheus scraping the primary server over the project's network and
     Grafana showing the engine's dashboard (monitoring/services.py); the server's API key, if
     any, reaches Prometheus from the same variable API_KEY_ENV, as a Compose secret."""
-    # Imported when asked for: a plain render does not pay for the dashboard and its metrics.
+    # Imported when asked for: a plain render builds no Prometheus or Grafana service.
     from ling_compose.monitoring.services import monitoring_services
 
     server = description.primary
