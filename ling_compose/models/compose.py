@@ -29,6 +29,7 @@ from pydantic import (
 )
 
 from ling_compose.models.base import StrictModel
+from ling_compose.models.server import client_url
 
 # Go's time.ParseDuration, which Compose uses: "90s", "1h30m", "1.5s", "0"; ns us µs ms s m h.
 # (Patterns as text: `re` compiles them on first use, not at import.)
@@ -156,9 +157,7 @@ class PortMapping(ComposeModel):
 
     @property
     def client_url(self) -> str:
-        """URL a client on this host uses; a wildcard bind is reached through loopback."""
-        host = "127.0.0.1" if self.host_ip in ("0.0.0.0", "127.0.0.1", "") else self.host_ip
-        return f"http://{host}:{self.host_port}"
+        return client_url(self.host_ip, self.host_port)
 
     @model_validator(mode="before")
     @classmethod

@@ -39,6 +39,13 @@ class SecretRef(NamedTuple):
 
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
+
+def client_url(host_ip: str, port: int) -> str:
+    """URL a client on the publishing host uses for a port published on `host_ip`; a wildcard
+    bind is reached through loopback."""
+    host = "127.0.0.1" if host_ip in ("0.0.0.0", "127.0.0.1", "") else host_ip
+    return f"http://{host}:{port}"
+
 # One element of a command line, or one environment value: text, or a secret reference.
 Value = str | SecretRef
 
@@ -61,9 +68,7 @@ class Port(NamedTuple):
 
     @property
     def client_url(self) -> str:
-        """URL a client on the publishing host uses; a wildcard bind is reached via loopback."""
-        host = "127.0.0.1" if self.host_ip in ("0.0.0.0", "127.0.0.1", "") else self.host_ip
-        return f"http://{host}:{self.host}"
+        return client_url(self.host_ip, self.host)
 
 
 class Rendezvous(NamedTuple):
