@@ -41,10 +41,17 @@ RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 
 def client_url(host_ip: str, port: int) -> str:
-    """URL a client on the publishing host uses for a port published on `host_ip`; a wildcard
-    bind is reached through loopback."""
-    host = "127.0.0.1" if host_ip in ("0.0.0.0", "127.0.0.1", "") else host_ip
+    """URL a client on the publishing host uses for a port published on `host_ip`: a wildcard
+    bind is reached through loopback (IPv6's `::` through ::1), an IPv6 address in brackets
+    (RFC 3986 3.2.2: `http://::1:8000` is no URL)."""
+    if host_ip in ("0.0.0.0", ""):
+        host = "127.0.0.1"
+    elif ":" in host_ip:
+        host = "[::1]" if host_ip == "::" else f"[{host_ip}]"
+    else:
+        host = host_ip
     return f"http://{host}:{port}"
+
 
 # One element of a command line, or one environment value: text, or a secret reference.
 Value = str | SecretRef

@@ -4,6 +4,7 @@ import json
 import re
 
 import pytest
+import requests
 import yaml
 
 from ling_compose.compose import compile_stack, render_yaml
@@ -165,6 +166,23 @@ def test_context_above_native_adds_yarn_override():
 def test_port_defaults_to_loopback_and_can_be_overridden():
     _, svc = service("h100-fp8", port=8001)
     assert svc.ports[0].to_compose() == "127.0.0.1:8001:8000"
+
+
+@pytest.mark.parametrize(
+    ("bind", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8000"),
+        ("0.0.0.0", "http://127.0.0.1:8000"),
+        ("::1", "http://[::1]:8000"),
+        ("::", "http://[::1]:8000"),
+        ("fd00::5", "http://[fd00::5]:8000"),
+    ],
+)
+def test_the_endpoint_is_a_url_a_client_on_the_host_can_open(bind, url):
+    compiled, svc = service("h100-fp8", bind=bind, api_key_env="LING_KEY")
+    assert compiled.endpoint == url == svc.labels["io.ling-compose.endpoint"]
+    # What status, up and smoke send: requests refuses `http://::1:8000` (InvalidURL).
+    assert requests.Request("GET", url + "/health").prepare().url == url + "/health"
 
 
 def test_non_loopback_bind_without_api_key_is_refused():
