@@ -18,12 +18,26 @@ def show_number(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def range_words(
+    whole: bool, low: float | None = None, high: float | None = None, *, above_low: bool = False
+) -> str:
+    """A range in words, as --help and errors say it: "a whole number from 1 to 8", "a number
+    above 0 up to 604800", "a number up to 0.98"."""
+    words = ["a whole number" if whole else "a number"]
+    if low is not None:
+        words.append(f"{'above' if above_low else 'from'} {show_number(low)}")
+    if high is not None:
+        words.append(
+            f"{'to' if low is not None and not above_low else 'up to'} {show_number(high)}"
+        )
+    return " ".join(words)
+
+
 def number_in(
     low: float, high: float, *, whole: bool = False, above_low: bool = False
 ) -> Callable[[str], float]:
     """A finite number from `low` (or above it) to `high` (a whole one when `whole`)."""
-    start = f"above {show_number(low)} up to" if above_low else f"from {show_number(low)} to"
-    what = f"a {'whole ' if whole else ''}number {start} {show_number(high)}"
+    what = range_words(whole, low, high, above_low=above_low)
 
     def parse(text: str) -> float:
         try:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from ling_compose import catalog
-from ling_compose.cli.flag_types import show_number
+from ling_compose.cli.flag_types import range_words
 from ling_compose.compose import Compiled, compile_stack
 from ling_compose.engines import registry
 from ling_compose.errors import ConfigError, UsageError, cli_command
@@ -70,18 +70,14 @@ def value_rule(field: str) -> str | None:
     found = _constraints(info.annotation) if info is not None else {}
     if "pattern" in found:
         return f"text matching {found['pattern']}"
-    kinds: dict[object, str] = {int: "a whole number", float: "a number"}
-    kind = kinds.get(found.get("type"))
-    if kind is None:
+    if found.get("type") not in (int, float):
         return None
-    if "ge" in found:
-        low, to = f"from {show_number(found['ge'])}", "to"
-    elif "gt" in found:
-        low, to = f"above {show_number(found['gt'])}", "up to"
-    else:
-        low, to = "", "up to"
-    high = f"{to} {show_number(found['le'])}" if "le" in found else ""
-    return " ".join(part for part in (kind, low, high) if part)
+    return range_words(
+        found["type"] is int,
+        found.get("ge", found.get("gt")),
+        found.get("le"),
+        above_low="ge" not in found and "gt" in found,
+    )
 
 
 def _problem(error: Any) -> str:
