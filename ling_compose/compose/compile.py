@@ -17,6 +17,7 @@ from ling_compose.models.compose import (
     PortMapping,
     Service,
     VolumeMount,
+    required_variable,
 )
 from ling_compose.models.plan import Plan
 from ling_compose.models.server import Server, ServerDescription, Value
@@ -55,7 +56,7 @@ def compose_value(value: Value) -> str:
     if isinstance(value, str):
         return value
     if value.required:
-        return "${" + value.variable + ":?set " + value.variable + " to " + value.purpose + "}"
+        return required_variable(value.variable, value.purpose)
     return "${" + value.variable + ":-}"
 
 

@@ -66,6 +66,12 @@ Seconds = Annotated[
 ]
 
 
+def required_variable(name: str, what: str) -> str:
+    """`${NAME:?set NAME to WHAT}`: Compose interpolates NAME, and stops with that message where
+    it is unset or empty (so a required secret is never started without)."""
+    return "${" + name + ":?set " + name + " to " + what + "}"
+
+
 def _text(value: Any) -> Any:
     """A scalar of a file read back (YAML gives `retries: 5` an int, `FOO: 1` too) as text."""
     return str(value) if isinstance(value, int | float | bool) else value

@@ -39,8 +39,9 @@ from ling_compose.models.compose import (
     Secret,
     Service,
     VolumeMount,
+    required_variable,
 )
-from ling_compose.models.server import LABEL_PREFIX
+from ling_compose.models.server import LC_ROLE
 from ling_compose.models.stack import check_bind_address
 from ling_compose.monitoring import dashboard as dash
 from ling_compose.monitoring import prometheus as prom
@@ -108,11 +109,6 @@ class Monitoring:
                 "secrets": {**project.secrets, **self.secrets},
             }
         )
-
-
-def required_env(name: str, what: str) -> str:
-    """A Compose interpolation that stops `docker compose` when NAME is unset or empty."""
-    return "${" + name + ":?set " + name + " to " + what + "}"
 
 
 def _check_loopback(bind: str) -> None:
@@ -212,13 +208,13 @@ def monitoring_services(
         volumes=[VolumeMount(source="prometheus-data", target=PROMETHEUS_DATA)],
         configs=[FileGrant(source="prometheus-config", target=PROMETHEUS_CONFIG_FILE)],
         secrets=prometheus_secrets,
-        labels={f"{LABEL_PREFIX}.role": "metrics"},
+        labels={LC_ROLE: "metrics"},
     )
     grafana = Service(
         image=GRAFANA_IMAGE,
         environment={
             "GF_SECURITY_ADMIN_USER": GRAFANA_ADMIN_USER,
-            "GF_SECURITY_ADMIN_PASSWORD": required_env(
+            "GF_SECURITY_ADMIN_PASSWORD": required_variable(
                 GRAFANA_PASSWORD_ENV, "a password for Grafana's admin user"
             ),
             "GF_AUTH_ANONYMOUS_ENABLED": "false",
@@ -236,7 +232,7 @@ def monitoring_services(
             ),
             FileGrant(source="grafana-dashboard", target=f"{DASHBOARD_FOLDER}/{engine}.json"),
         ],
-        labels={f"{LABEL_PREFIX}.role": "dashboards"},
+        labels={LC_ROLE: "dashboards"},
     )
     enabled = (
         f"the server's {metrics.enabled_by} flag turns it on" if metrics.enabled_by else "always on"
@@ -254,8 +250,8 @@ def monitoring_services(
     return Monitoring(
         services={PROMETHEUS_SERVICE: prometheus, GRAFANA_SERVICE: grafana},
         volumes={
-            "prometheus-data": NamedVolume(labels={f"{LABEL_PREFIX}.role": "metrics-data"}),
-            "grafana-data": NamedVolume(labels={f"{LABEL_PREFIX}.role": "dashboards-data"}),
+            "prometheus-data": NamedVolume(labels={LC_ROLE: "metrics-data"}),
+            "grafana-data": NamedVolume(labels={LC_ROLE: "dashboards-data"}),
         },
         configs=configs,
         secrets=secrets,
