@@ -37,6 +37,7 @@ from ling_compose.models.server import (
     ServerDescription,
     SharedMemory,
     Value,
+    deployment_name,
 )
 from ling_compose.models.stack import Stack
 from ling_compose.planning.fit import (
@@ -278,7 +279,7 @@ def describe(
         )
         warnings += [w for w in node_warnings if w not in warnings]
     serving = stack.serving
-    name = f"ling-{stack.name}".lower()
+    name = deployment_name(stack.name)  # lower case: profile names are (PROFILE_NAME_PATTERN)
     port = Port(container=engine.port, host=serving.port or engine.port, host_ip=serving.bind)
     labels = {
         LC_PROFILE: stack.name,

@@ -40,6 +40,11 @@ class SecretRef(NamedTuple):
 RestartPolicy = Literal["no", "always", "on-failure", "unless-stopped"]
 
 
+def deployment_name(profile: str) -> str:
+    """What a profile's stack is deployed as: the Compose project, the Kubernetes app."""
+    return f"ling-{profile}"
+
+
 def client_url(host_ip: str, port: int) -> str:
     """URL a client on the publishing host uses for a port published on `host_ip`: a wildcard
     bind is reached through loopback (IPv6's `::` through ::1), an IPv6 address in brackets
@@ -173,7 +178,7 @@ class Server(NamedTuple):
 class ServerDescription(NamedTuple):
     """Everything a renderer needs to run one stack."""
 
-    name: str  # the deployment's name (ling-<profile>): Compose project, Kubernetes app
+    name: str  # deployment_name(profile)
     profile: str
     engine: str
     engine_version: str

@@ -19,6 +19,7 @@ from ling_compose.models.server import (
     LC_HEALTH_PATH,
     LC_MODEL,
     LC_PROJECT,
+    deployment_name,
 )
 from ling_compose.runtime import engine_report as report_mod
 from ling_compose.runtime import health, http
@@ -281,12 +282,12 @@ def resolve_project_name(name: str | None, runtime: Runtime) -> str:
     """The project a command acts on: the one named, else the only one running."""
     found = projects(runtime)
     if name is not None:
-        # A profile name works too: compile names its project `ling-<profile>`. An `up` that
+        # A profile name works too (its project is deployment_name(profile)). An `up` that
         # failed before creating a container leaves only its network and volume: count those.
         def exists(project: str) -> bool:
             return project in found or bool(runtime.networks(project) or runtime.volumes(project))
 
-        profile_project = f"ling-{name}"
+        profile_project = deployment_name(name)
         if name not in found and exists(profile_project) and not exists(name):
             return profile_project
         return name
