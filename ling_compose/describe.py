@@ -279,7 +279,7 @@ def describe(
         )
         warnings += [w for w in node_warnings if w not in warnings]
     serving = stack.serving
-    name = deployment_name(stack.name)  # lower case: profile names are (PROFILE_NAME_PATTERN)
+    name = deployment_name(stack.name)  # lower case already: PROFILE_NAME_PATTERN
     port = Port(container=engine.port, host=serving.port or engine.port, host_ip=serving.bind)
     labels = {
         LC_PROFILE: stack.name,
